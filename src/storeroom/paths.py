@@ -1,0 +1,136 @@
+"""The key rules: one place, used by every backend.
+
+A key is a POSIX-style relative path such as ``reports/2026/q1.md``: the same
+rules on every backend, so data moves between them unchanged. Rejected with
+:class:`~storeroom.errors.InvalidPath`:
+
+- empty keys, absolute keys, a trailing ``/`` and empty segments (``a//b``);
+- ``.`` and ``..`` segments, also percent-encoded (``%2e%2e``);
+- backslashes, drive letters (``C:x``), NUL, control and bidi/format characters;
+- Windows device names (``NUL``, ``COM1``, ``con.txt``) and segments that end
+  in a dot or a space (Windows would silently strip them);
+- keys not in Unicode NFC form (so NFC/NFD twins cannot both exist);
+- segments longer than 255 bytes and keys longer than 1024 bytes (UTF-8);
+- segments starting with ``.sr-``, reserved for storeroom's own files.
+
+A *prefix* is a folder: ``""`` (everything) or a valid key, with or without
+a trailing ``/``. ``list("a/b")`` finds ``a/b/c`` but never ``a/bc``.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+from .errors import InvalidPath
+
+__all__ = [
+    "MAX_KEY_BYTES",
+    "MAX_SEGMENT_BYTES",
+    "RESERVED_PREFIX",
+    "basename",
+    "join",
+    "parent",
+    "validate_key",
+    "validate_prefix",
+]
+
+MAX_KEY_BYTES = 1024
+MAX_SEGMENT_BYTES = 255
+#: Segments starting with this are storeroom's own (temp files, locks, markers).
+RESERVED_PREFIX = ".sr-"
+
+_DEVICE_NAMES = frozenset(
+    ["CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"]
+    + [f"{kind}{n}" for kind in ("COM", "LPT") for n in "0123456789¹²³"]
+)
+_BAD_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+_ENCODED_DOT = re.compile(r"%2e", re.IGNORECASE)
+_ENCODED_SEPARATOR = re.compile(r"%(2f|5c)", re.IGNORECASE)
+_DRIVE = re.compile(r"^[A-Za-z]:")
+# Keys made only of these characters need no per-character Unicode check.
+_PLAIN = re.compile(r"[A-Za-z0-9._~+=,@#$()\[\]{}!&'/ -]*")
+
+
+def _fail(key: object, why: str) -> InvalidPath:
+    shown = repr(key) if len(repr(key)) <= 120 else repr(key)[:117] + "..."
+    return InvalidPath(f"invalid key {shown}: {why}", path=None)
+
+
+def _check_segment(key: str, segment: str) -> None:
+    if segment == "":
+        raise _fail(key, "empty segment (leading, trailing or doubled '/')")
+    if segment in (".", ".."):
+        raise _fail(key, f"'{segment}' segments are not allowed")
+    if "%" in segment:
+        if _ENCODED_SEPARATOR.search(segment):
+            raise _fail(key, "percent-encoded '/' or '\\' is not allowed")
+        if _ENCODED_DOT.sub(".", segment) in (".", ".."):
+            raise _fail(key, "percent-encoded '.' or '..' segments are not allowed")
+    if segment.startswith(RESERVED_PREFIX):
+        raise _fail(key, f"segments starting with {RESERVED_PREFIX!r} are reserved")
+    if segment[-1] in ". ":
+        raise _fail(key, "a segment may not end with a dot or a space")
+    if segment.split(".", 1)[0].rstrip(" ").upper() in _DEVICE_NAMES:
+        raise _fail(key, "Windows device names (CON, NUL, COM1, ...) are not allowed")
+    if len(segment.encode("utf-8", "surrogatepass")) > MAX_SEGMENT_BYTES:
+        raise _fail(key, f"a segment is longer than {MAX_SEGMENT_BYTES} bytes")
+
+
+@lru_cache(maxsize=8192)
+def validate_key(key: str) -> str:
+    """Return ``key`` unchanged if it follows the key rules.
+
+    Raises:
+        InvalidPath: naming the rule the key breaks.
+    """
+    if not isinstance(key, str):
+        raise _fail(key, f"a key is a str, not {type(key).__name__}")
+    if not key:
+        raise _fail(key, "empty")
+    if key[0] == "/":
+        raise _fail(key, "absolute paths are not allowed")
+    if "\\" in key:
+        raise _fail(key, "backslashes are not allowed")
+    if _DRIVE.match(key):
+        raise _fail(key, "drive letters are not allowed")
+    if not _PLAIN.fullmatch(key):
+        for char in key:
+            if unicodedata.category(char) in _BAD_CATEGORIES:
+                raise _fail(key, f"control or format character U+{ord(char):04X}")
+        if unicodedata.normalize("NFC", key) != key:
+            raise _fail(key, "not in Unicode NFC form")
+    if len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
+        raise _fail(key, f"longer than {MAX_KEY_BYTES} bytes")
+    for segment in key.split("/"):
+        _check_segment(key, segment)
+    return key
+
+
+def validate_prefix(prefix: str) -> str:
+    """Return ``prefix`` as ``""`` or ``"a/b/"`` (always ending in ``/``).
+
+    Raises:
+        InvalidPath: if the prefix without its trailing ``/`` is not a valid key.
+    """
+    if prefix in ("", "/", "."):
+        return ""
+    stripped = prefix[:-1] if prefix.endswith("/") else prefix
+    return validate_key(stripped) + "/"
+
+
+def join(*parts: str) -> str:
+    """Join key parts with ``/`` and validate the result."""
+    return validate_key("/".join(part.strip("/") for part in parts if part.strip("/")))
+
+
+def parent(key: str) -> str:
+    """The folder of ``key`` as a prefix: ``"a/b/"`` for ``"a/b/c"``, ``""`` at the top."""
+    head, sep, _ = key.rpartition("/")
+    return head + sep
+
+
+def basename(key: str) -> str:
+    """The last segment of ``key``."""
+    return key.rpartition("/")[2]

@@ -1,0 +1,142 @@
+"""One table of URL schemes, and the four factories built on it.
+
+``provider(url)`` picks the backend from the scheme; ``files``, ``artifacts``
+and ``cache`` wrap it. Each table entry names a class (imported only when its
+scheme is used, so ``memory://`` never loads a cloud SDK) with a
+``from_url(url, **options)`` classmethod. Options come as query parameters or
+keyword arguments (keywords win); each class rejects options it does not know
+with a :class:`~storeroom.errors.ConfigurationError` that lists the known ones.
+
+Secrets never leave this module unmasked: :func:`mask` is applied to every URL
+that reaches an error message or a ``repr``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
+
+from .errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from .artifacts import ArtifactStore
+    from .files import FileStore
+    from .interfaces import CacheBackend
+    from .providers.base import Provider
+
+__all__ = [
+    "CACHE_SCHEMES",
+    "PROVIDER_SCHEMES",
+    "artifacts",
+    "cache",
+    "files",
+    "mask",
+    "provider",
+    "reject_unknown",
+    "split_options",
+]
+
+#: Storage schemes: scheme -> "module:Class" (the class has ``from_url``).
+PROVIDER_SCHEMES: dict[str, str] = {
+    "file": "storeroom.providers.local:LocalProvider",
+    "memory": "storeroom.providers.memory:MemoryProvider",
+}
+
+#: Cache schemes: scheme -> "module:Class" (the class has ``from_url``).
+CACHE_SCHEMES: dict[str, str] = {}
+
+_SECRET_WORDS = re.compile(
+    r"(secret|password|passwd|token|key|sig|signature|sas|credential|auth)", re.IGNORECASE
+)
+_WINDOWS_DRIVE = re.compile(r"^[A-Za-z]:[\\/]")
+
+
+def mask(url: str) -> str:
+    """``url`` with its password and any secret-looking query values replaced by ``***``."""
+    if "://" not in url:
+        return url
+    try:
+        parts = urlsplit(url)
+        netloc = parts.netloc
+        if "@" in netloc:
+            userinfo, _, host = netloc.rpartition("@")
+            user = userinfo.partition(":")[0]
+            netloc = f"{user}:***@{host}" if ":" in userinfo else f"***@{host}"
+        query = "&".join(
+            f"{name}=***" if _SECRET_WORDS.search(name) else f"{name}={value}"
+            for name, value in parse_qsl(parts.query, keep_blank_values=True)
+        )
+        return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    except ValueError:
+        return "<unparsable url>"
+
+
+def split_options(url: str, options: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """Split ``url``'s query parameters off and merge them under ``options``."""
+    parts = urlsplit(url)
+    merged: dict[str, Any] = dict(parse_qsl(parts.query, keep_blank_values=True))
+    merged.update(options)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", parts.fragment)), merged
+
+
+def reject_unknown(options: dict[str, Any], known: frozenset[str], url: str) -> None:
+    """Raise :class:`ConfigurationError` naming any option not in ``known``."""
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise ConfigurationError(
+            f"unknown option(s) {', '.join(unknown)} for {mask(url)!r}; "
+            f"known: {', '.join(sorted(known)) or 'none'}"
+        )
+
+
+def _scheme_of(url: str) -> str:
+    if "://" not in url or _WINDOWS_DRIVE.match(url):
+        return "file"
+    return url.split("://", 1)[0].lower()
+
+
+def _load(table: dict[str, str], url: str, kind: str) -> Any:
+    scheme = _scheme_of(url)
+    target = table.get(scheme)
+    if target is None:
+        known = ", ".join(f"{name}://" for name in sorted(table))
+        raise ConfigurationError(
+            f"unknown {kind} scheme {scheme + '://'!r} in {mask(url)!r}; known: {known}"
+        )
+    module_name, _, class_name = target.partition(":")
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+def provider(url: str, **options: Any) -> Provider:
+    """The storage provider for ``url``.
+
+    A plain path or ``file://`` is a local folder, ``memory://`` a fresh
+    in-memory store; cloud schemes are listed in :data:`PROVIDER_SCHEMES`.
+
+    Raises:
+        ConfigurationError: unknown scheme or option (the message lists the known ones).
+    """
+    built: Provider = _load(PROVIDER_SCHEMES, url, "storage").from_url(url, **options)
+    return built
+
+
+def files(url: str, **options: Any) -> FileStore:
+    """A :class:`~storeroom.files.FileStore` on the provider for ``url``."""
+    from .files import FileStore
+
+    return FileStore(provider(url, **options))
+
+
+def artifacts(url: str, **options: Any) -> ArtifactStore:
+    """An :class:`~storeroom.artifacts.ArtifactStore` on the provider for ``url``."""
+    from .artifacts import ArtifactStore
+
+    return ArtifactStore(provider(url, **options))
+
+
+def cache(url: str, **options: Any) -> CacheBackend:
+    """The cache for ``url``: ``memory://``, ``redis://host:port/db`` or ``none://``."""
+    built: CacheBackend = _load(CACHE_SCHEMES, url, "cache").from_url(url, **options)
+    return built
