@@ -1,12 +1,15 @@
 """The storage interfaces of the vibex agent framework, reproduced exactly.
 
 Names, parameters, defaults and ``async``-ness match ``vibex.storage.interfaces``
-so that code written against vibex runs on storeroom unchanged. Nothing else
-lives here: storeroom's richer surface is in :mod:`storeroom.providers.base`.
+so that code written against vibex runs on storeroom unchanged. The only
+addition is ``FileStorage.read_json`` / ``write_json``, concrete methods
+written once on top of the text methods. storeroom's richer surface lives in
+:mod:`storeroom.providers.base`.
 """
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -106,6 +109,23 @@ class FileStorage(StorageBackend):
     @abstractmethod
     async def create_directory(self, path: str) -> StorageResult:
         """Create a directory."""
+
+    async def read_json(self, path: str) -> Any:
+        """Read a file as JSON (UTF-8), on top of ``read_text``."""
+        return json.loads(await self.read_text(path))
+
+    async def write_json(self, path: str, value: Any, indent: Optional[int] = 2) -> StorageResult:  # noqa: UP045
+        """Write ``value`` as JSON (UTF-8) on top of ``write_text``.
+
+        A value JSON cannot hold is a failed ``StorageResult`` (code ``encoding_error``).
+        """
+        try:
+            text = json.dumps(value, indent=indent, ensure_ascii=False)
+        except (TypeError, ValueError) as exc:
+            return StorageResult(
+                success=False, path=path, error=str(exc), metadata={"code": "encoding_error"}
+            )
+        return await self.write_text(path, text)
 
 
 class ArtifactStorage(ABC):

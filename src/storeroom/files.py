@@ -1,0 +1,220 @@
+"""FileStore: the seed's ``FileStorage`` on any provider.
+
+Writes return a :class:`~storeroom.interfaces.StorageResult`: success, or
+``success=False`` with ``error`` and a machine-readable ``metadata["code"]``
+(the error's :attr:`~storeroom.errors.StorageError.code`), never an unhandled
+storage exception and never a silent success. Reads raise the typed errors of
+:mod:`storeroom.errors`.
+
+Paths are keys (``notes/today.md``); a leading ``./``, and ``.`` for the top
+folder, are accepted as file-system code writes them. Absolute paths are not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timezone
+from typing import Any
+
+from . import paths
+from .errors import NotFound, NotSupported, PreconditionFailed, StorageError
+from .interfaces import FileInfo, FileStorage, StorageResult
+from .providers.base import IfMatch, ObjectMeta, Provider
+
+__all__ = ["FileStore"]
+
+#: How many times ``append_text`` retries a compare-and-swap that lost a race.
+APPEND_ATTEMPTS = 64
+
+
+def _key(path: str) -> str:
+    """The key for a file path: ``./a/b`` is ``a/b``."""
+    while path.startswith("./"):
+        path = path[2:]
+    return path
+
+
+def _folder(path: str) -> str:
+    return "" if path in ("", ".", "./") else _key(path)
+
+
+def failure(exc: StorageError, path: str) -> StorageResult:
+    """The ``StorageResult`` of a write that failed with ``exc``."""
+    return StorageResult(
+        success=False, path=path, error=str(exc), metadata={"code": exc.code}
+    )
+
+
+def file_info(meta: ObjectMeta) -> FileInfo:
+    """The seed's ``FileInfo`` for one object."""
+    extra: dict[str, Any] = dict(meta.metadata)
+    if meta.etag is not None:
+        extra["etag"] = meta.etag
+    return FileInfo(
+        path=meta.path,
+        size=meta.size,
+        created_at=meta.modified,
+        modified_at=meta.modified,
+        content_type=meta.content_type,
+        metadata=extra,
+    )
+
+
+def folder_info(prefix: str, meta: ObjectMeta | None = None) -> FileInfo:
+    """The seed's ``FileInfo`` for a folder (``is_directory=True``)."""
+    when = meta.modified if meta else datetime.fromtimestamp(0, timezone.utc)
+    return FileInfo(
+        path=prefix.rstrip("/"), size=0, created_at=when, modified_at=when, is_directory=True
+    )
+
+
+class FileStore(FileStorage):
+    """Files on any :class:`~storeroom.providers.base.Provider`.
+
+    Args:
+        provider: where the bytes live (local folder, memory, S3, ...).
+    """
+
+    def __init__(self, provider: Provider) -> None:
+        self.provider = provider
+
+    def __repr__(self) -> str:
+        return f"FileStore({self.provider!r})"
+
+    async def _write(
+        self, path: str, action: Callable[[str], Awaitable[ObjectMeta]]
+    ) -> StorageResult:
+        try:
+            meta = await action(_key(path))
+        except StorageError as exc:
+            return failure(exc, path)
+        return StorageResult(
+            success=True, path=meta.path, size=meta.size, metadata={"etag": meta.etag}
+        )
+
+    # -- StorageBackend -------------------------------------------------------
+
+    async def exists(self, path: str) -> bool:
+        """Whether a file or a folder exists at ``path``."""
+        folder = _folder(path)
+        if not folder:
+            return True
+        return await self.provider.exists(folder) or await self.provider.is_dir(folder)
+
+    async def get_info(self, path: str) -> FileInfo | None:
+        """Information about a file or folder; ``None`` if there is neither."""
+        folder = _folder(path)
+        if not folder:
+            return folder_info("")
+        try:
+            return file_info(await self.provider.head(folder))
+        except NotFound:
+            if await self.provider.is_dir(folder):
+                return folder_info(folder)
+            return None
+
+    async def list_directory(self, path: str = ".") -> list[FileInfo]:
+        """One level of a folder: its folders first, then its files, each sorted."""
+        listing = await self.provider.list_dir(_folder(path))
+        return [folder_info(prefix) for prefix in listing.folders] + [
+            file_info(meta) for meta in listing.objects
+        ]
+
+    # -- FileStorage ----------------------------------------------------------
+
+    async def read_bytes(self, path: str) -> bytes:
+        """The file's bytes. Raises ``NotFound`` (a ``FileNotFoundError``) if missing."""
+        return await self.provider.read(_key(path))
+
+    async def read_text(self, path: str, encoding: str = "utf-8") -> str:
+        """The file decoded as ``encoding``. Raises ``UnicodeDecodeError`` on bad bytes."""
+        return (await self.read_bytes(path)).decode(encoding)
+
+    async def write_bytes(self, path: str, content: bytes) -> StorageResult:
+        """Replace the file with ``content``, atomically."""
+        return await self._write(path, lambda key: self.provider.put(key, content))
+
+    async def write_text(self, path: str, content: str, encoding: str = "utf-8") -> StorageResult:
+        """Replace the file with ``content`` encoded as ``encoding``, atomically."""
+        try:
+            data = content.encode(encoding)
+        except (UnicodeEncodeError, LookupError) as exc:
+            return StorageResult(
+                success=False, path=path, error=str(exc), metadata={"code": "encoding_error"}
+            )
+        return await self.write_bytes(path, data)
+
+    async def append_text(
+        self, path: str, content: str, encoding: str = "utf-8"
+    ) -> StorageResult:
+        """Append ``content`` to the file (made if missing).
+
+        Safe with many concurrent appenders on every backend that declares
+        compare-and-swap: each append is a create-if-absent or an ``IfMatch``
+        replace, retried when another writer got there first.
+        """
+        try:
+            data = content.encode(encoding)
+        except (UnicodeEncodeError, LookupError) as exc:
+            return StorageResult(
+                success=False, path=path, error=str(exc), metadata={"code": "encoding_error"}
+            )
+        return await self._write(path, lambda key: self._append(key, data))
+
+    async def _append(self, key: str, data: bytes) -> ObjectMeta:
+        caps = self.provider.capabilities
+        if not (caps.create_if_absent and caps.compare_and_swap):
+            raise NotSupported(
+                f"{type(self.provider).__name__} cannot append safely "
+                "(no atomic create-if-absent and compare-and-swap)",
+                path=key,
+            )
+        for _ in range(APPEND_ATTEMPTS):
+            try:
+                current = await self.provider.get(key)
+            except NotFound:
+                try:
+                    return await self.provider.put(key, data, mode="create")
+                except StorageError as exc:
+                    if exc.code != "already_exists":
+                        raise
+                    continue
+            etag = current.meta.etag
+            if etag is None:
+                break
+            try:
+                return await self.provider.put(
+                    key,
+                    current.data + data,
+                    mode=IfMatch(etag),
+                    content_type=current.meta.content_type,
+                    metadata=current.meta.metadata or None,
+                )
+            except PreconditionFailed:
+                continue
+        raise PreconditionFailed(
+            f"append to {key!r} lost the race {APPEND_ATTEMPTS} times; try again", path=key
+        )
+
+    async def delete(self, path: str) -> StorageResult:
+        """Delete the file; a missing file is a failure with code ``not_found``."""
+        key = _key(path)
+        try:
+            if not await self.provider.exists(key):
+                if await self.provider.is_dir(key):
+                    await self.provider.delete(key)
+                    return StorageResult(success=True, path=key, size=0)
+                raise NotFound(f"no file at {path!r}", path=path)
+            await self.provider.delete(key)
+        except StorageError as exc:
+            return failure(exc, path)
+        return StorageResult(success=True, path=key)
+
+    async def create_directory(self, path: str) -> StorageResult:
+        """Make the folder ``path`` and its parents; an existing folder is fine."""
+        key = _key(path)
+        try:
+            await self.provider.makedirs(paths.validate_key(key))
+        except StorageError as exc:
+            return failure(exc, path)
+        return StorageResult(success=True, path=key, size=0)
