@@ -31,29 +31,17 @@ import asyncio
 import contextlib
 import errno
 import itertools
-import mimetypes
 import os
 import secrets
 import stat
-import threading
 import time
-import zlib
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Mapping
-from datetime import datetime, timezone
-from functools import lru_cache
 from typing import Any, TypeVar
 
 from .. import paths
-from ..errors import (
-    AlreadyExists,
-    InvalidPath,
-    NotFound,
-    NotSupported,
-    PermissionDenied,
-    PreconditionFailed,
-    StorageError,
-)
+from ..errors import AlreadyExists, NotSupported, PreconditionFailed
 from ..urls import reject_unknown, split_options
+from . import posix
 from .base import (
     DEFAULT_CHUNK_SIZE,
     Capabilities,
@@ -65,134 +53,23 @@ from .base import (
     PutMode,
     check_range,
 )
+from .posix import (
+    TEMP_FLAGS,
+    TEMP_PREFIX,
+    RootDir,
+    Stripes,
+    etag_of,
+    object_meta,
+    os_error,
+    pread_range,
+    read_all,
+    sweep_temps,
+    write_all,
+)
 
-__all__ = ["LocalProvider"]
+__all__ = ["TEMP_PREFIX", "LocalProvider"]
 
 _T = TypeVar("_T")
-
-TEMP_PREFIX = paths.RESERVED_PREFIX + "tmp-"
-LOCK_FOLDER = paths.RESERVED_PREFIX + "locks"
-_LOCK_STRIPES = 64
-_STALE_TEMP_SECONDS = 24 * 3600
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
-_TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-
-
-def _os_error(exc: OSError, path: str, *, writing: bool = False) -> StorageError:
-    """Map an ``OSError`` met while handling ``path`` into the storeroom tree.
-
-    This is the one place where local file system errors become storeroom errors.
-    """
-    code = exc.errno
-    if code == errno.ENOENT or (code == errno.ENOTDIR and not writing):
-        return NotFound(f"no object at {path!r}", path=path)
-    if code == errno.EEXIST:
-        return AlreadyExists(f"an object exists at {path!r}", path=path)
-    if code in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return PermissionDenied(f"permission denied for {path!r}: {exc.strerror}", path=path)
-    if code == errno.ELOOP:
-        return InvalidPath(f"{path!r} passes through a symbolic link", path=path)
-    if code == errno.ENAMETOOLONG:
-        return InvalidPath(f"{path!r} is too long for this file system", path=path)
-    if code in (errno.ENOTDIR, errno.EISDIR, errno.ENOTEMPTY):
-        return NotSupported(
-            f"{path!r}: a local folder cannot hold an object and a folder of the same name",
-            path=path,
-        )
-    return StorageError(f"I/O error on {path!r}: {exc.strerror or exc}", path=path)
-
-
-@lru_cache(maxsize=512)
-def _content_type(name: str) -> str | None:
-    return mimetypes.guess_type(name, strict=False)[0]
-
-
-def _meta(path: str, st: os.stat_result) -> ObjectMeta:
-    return ObjectMeta(
-        path=path,
-        size=st.st_size,
-        modified=datetime.fromtimestamp(st.st_mtime_ns / 1e9, timezone.utc),
-        etag=f"{st.st_mtime_ns:x}-{st.st_size:x}-{st.st_ino:x}",
-        content_type=_content_type(paths.basename(path)),
-    )
-
-
-def _etag(st: os.stat_result) -> str:
-    return f"{st.st_mtime_ns:x}-{st.st_size:x}-{st.st_ino:x}"
-
-
-def _read_all(fd: int, size: int) -> bytes:
-    chunks = [os.read(fd, max(size, 1) + 1)]
-    while chunks[-1]:
-        chunks.append(os.read(fd, DEFAULT_CHUNK_SIZE))
-    return b"".join(chunks)
-
-
-def _write_all(fd: int, data: bytes | memoryview) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-class _Stripes:
-    """Striped locks that exclude threads of this process and other processes."""
-
-    def __init__(self, root_fd: int) -> None:
-        self._root_fd = root_fd
-        self._threads = [threading.Lock() for _ in range(_LOCK_STRIPES)]
-        self._fds: dict[int, int] = {}
-        self._pid = os.getpid()
-
-    def _fd(self, stripe: int) -> int:
-        if self._pid != os.getpid():  # forked: the parent's locks are not ours
-            self._fds, self._pid = {}, os.getpid()
-        fd = self._fds.get(stripe)
-        if fd is None:
-            with contextlib.suppress(FileExistsError):
-                os.mkdir(LOCK_FOLDER, dir_fd=self._root_fd)
-            folder = os.open(LOCK_FOLDER, _DIR_FLAGS, dir_fd=self._root_fd)
-            try:
-                flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
-                fd = os.open(f"{stripe:02x}", flags, 0o666, dir_fd=folder)
-            finally:
-                os.close(folder)
-            self._fds[stripe] = fd
-        return fd
-
-    @contextlib.contextmanager
-    def hold(self, *keys: str) -> Iterator[None]:
-        """Hold the stripes of ``keys`` (in a fixed order, so two holders never deadlock)."""
-        import fcntl
-
-        stripes = sorted({zlib.crc32(key.encode()) % _LOCK_STRIPES for key in keys})
-        taken: list[int] = []
-        try:
-            for stripe in stripes:
-                self._threads[stripe].acquire()
-                taken.append(stripe)
-                fcntl.flock(self._fd(stripe), fcntl.LOCK_EX)
-            yield
-        finally:
-            for stripe in reversed(taken):
-                with contextlib.suppress(OSError):
-                    fcntl.flock(self._fd(stripe), fcntl.LOCK_UN)
-                self._threads[stripe].release()
-
-    def close(self) -> None:
-        for fd in self._fds.values():
-            os.close(fd)
-        self._fds = {}
 
 
 class LocalProvider(Provider):
@@ -227,17 +104,15 @@ class LocalProvider(Provider):
         self.durable = durable
         self.inline_limit = inline_limit
         try:
-            os.makedirs(self.root, exist_ok=True)
-            self._root_fd = os.open(self.root, _DIR_FLAGS)
+            self._dir = RootDir(self.root)
         except OSError as exc:
-            raise _os_error(exc, self.root) from exc
-        self._stripes = _Stripes(self._root_fd)
-        self._temp_names = (
-            f"{TEMP_PREFIX}{os.getpid():x}-{secrets.token_hex(4)}-{n:x}" for n in itertools.count()
-        )
+            raise os_error(exc, self.root) from exc
+        self._stripes = Stripes(self._dir)
+        self._temp_token = secrets.token_hex(4)
+        self._temp_count = itertools.count()  # next() on it is atomic: threads share it
         self._last_stamp = 0
         if sweep:
-            self._sweep()
+            sweep_temps(self.root)
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> LocalProvider:
@@ -261,164 +136,82 @@ class LocalProvider(Provider):
             return func(*args)
         return await asyncio.to_thread(func, *args)
 
-    def _open_parent(self, key: str, create: bool) -> tuple[int, str]:
-        """Open the folder holding ``key`` without following links; return (fd, name).
-
-        The caller closes the fd unless it is the root's.
-        """
-        head, _, name = key.rpartition("/")
-        if not head:
-            return self._root_fd, name
-        fd = self._root_fd
-        try:
-            for segment in head.split("/"):
-                try:
-                    child = os.open(segment, _DIR_FLAGS, dir_fd=fd)
-                except FileNotFoundError:
-                    if not create:
-                        raise
-                    with contextlib.suppress(FileExistsError):
-                        os.mkdir(segment, dir_fd=fd)
-                    child = os.open(segment, _DIR_FLAGS, dir_fd=fd)
-                except NotADirectoryError:
-                    if stat.S_ISLNK(os.stat(segment, dir_fd=fd, follow_symlinks=False).st_mode):
-                        raise OSError(errno.ELOOP, "symbolic link", segment) from None
-                    raise
-                if fd != self._root_fd:
-                    os.close(fd)
-                fd = child
-        except BaseException:
-            if fd != self._root_fd:
-                os.close(fd)
-            raise
-        return fd, name
-
-    def _close(self, fd: int) -> None:
-        if fd != self._root_fd:
-            os.close(fd)
-
     def _stamp(self) -> int:
         """A fresh nanosecond mtime, strictly increasing within this provider."""
         stamp = max(time.time_ns(), self._last_stamp + 1)
         self._last_stamp = stamp
         return stamp
 
-    def _sweep(self) -> None:
-        now = time.time()
-        for folder, dirs, names in os.walk(self.root):
-            dirs[:] = [d for d in dirs if not d.startswith(paths.RESERVED_PREFIX)]
-            for name in names:
-                if not name.startswith(TEMP_PREFIX):
-                    continue
-                full = os.path.join(folder, name)
-                pid_text = name[len(TEMP_PREFIX) :].split("-", 1)[0]
-                with contextlib.suppress(OSError, ValueError):
-                    dead = not _process_alive(int(pid_text, 16))
-                    if dead or now - os.lstat(full).st_mtime > _STALE_TEMP_SECONDS:
-                        os.unlink(full)
-
     # -- reads ----------------------------------------------------------------
-
-    def _open_file(self, key: str) -> tuple[int, os.stat_result]:
-        """Open the object ``key`` for reading, without following links."""
-        fd_dir, name = self._open_parent(key, create=False)
-        try:
-            fd = os.open(name, _READ_FLAGS, dir_fd=fd_dir)
-        finally:
-            self._close(fd_dir)
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            os.close(fd)
-            raise FileNotFoundError(errno.ENOENT, "not a file")
-        return fd, st
 
     async def _read_open(self, fd: int, size: int) -> bytes:
         try:
-            return await self._run(size <= self.inline_limit, _read_all, fd, size)
+            return await self._run(size <= self.inline_limit, read_all, fd, size)
         finally:
             os.close(fd)
-
-    def _stat(self, key: str) -> os.stat_result:
-        fd_dir, name = self._open_parent(key, create=False)
-        try:
-            return os.stat(name, dir_fd=fd_dir, follow_symlinks=False)
-        finally:
-            self._close(fd_dir)
 
     async def get(self, path: str) -> GetResult:
         key = paths.validate_key(path)
         try:
-            fd, st = self._open_file(key)
-            return GetResult(await self._read_open(fd, st.st_size), _meta(key, st))
+            fd, st = self._dir.open_file(key)
+            return GetResult(await self._read_open(fd, st.st_size), object_meta(key, st))
         except OSError as exc:
-            raise _os_error(exc, path) from exc
+            raise os_error(exc, path) from exc
 
     async def read(self, path: str) -> bytes:
         key = paths.validate_key(path)
         try:
-            fd, st = self._open_file(key)
+            fd, st = self._dir.open_file(key)
             return await self._read_open(fd, st.st_size)
         except OSError as exc:
-            raise _os_error(exc, path) from exc
+            raise os_error(exc, path) from exc
 
     def _head_sync(self, key: str) -> ObjectMeta:
-        st = self._stat(key)
+        st = self._dir.stat(key)
         if not stat.S_ISREG(st.st_mode):
             raise FileNotFoundError(errno.ENOENT, "not a file")
-        return _meta(key, st)
+        return object_meta(key, st)
 
     async def head(self, path: str) -> ObjectMeta:
         key = paths.validate_key(path)
         try:
             return self._head_sync(key)
         except OSError as exc:
-            raise _os_error(exc, path) from exc
+            raise os_error(exc, path) from exc
 
     async def exists(self, path: str) -> bool:
         key = paths.validate_key(path)
         try:
-            return stat.S_ISREG(self._stat(key).st_mode)
+            return stat.S_ISREG(self._dir.stat(key).st_mode)
         except (FileNotFoundError, NotADirectoryError):
             return False
         except OSError as exc:
-            raise _os_error(exc, path) from exc
+            raise os_error(exc, path) from exc
 
     async def is_dir(self, path: str) -> bool:
         folder = paths.validate_prefix(path)
         if not folder:
             return True
         try:
-            return stat.S_ISDIR(self._stat(folder[:-1]).st_mode)
+            return stat.S_ISDIR(self._dir.stat(folder[:-1]).st_mode)
         except (FileNotFoundError, NotADirectoryError):
             return False
         except OSError as exc:
-            raise _os_error(exc, path) from exc
-
-    @staticmethod
-    def _pread(fd: int, start: int, stop: int) -> bytes:
-        chunks: list[bytes] = []
-        offset = start
-        while offset < stop:
-            chunk = os.pread(fd, stop - offset, offset)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            offset += len(chunk)
-        return b"".join(chunks)
+            raise os_error(exc, path) from exc
 
     async def read_range(self, path: str, start: int, end: int | None = None) -> bytes:
         check_range(start, end)
         key = paths.validate_key(path)
         try:
-            fd, st = self._open_file(key)
+            fd, st = self._dir.open_file(key)
             try:
                 stop = st.st_size if end is None else min(end, st.st_size)
                 inline = stop - start <= self.inline_limit
-                return await self._run(inline, self._pread, fd, start, stop)
+                return await self._run(inline, pread_range, fd, start, stop)
             finally:
                 os.close(fd)
         except OSError as exc:
-            raise _os_error(exc, path) from exc
+            raise os_error(exc, path) from exc
 
     async def stream(
         self, path: str, chunk_size: int = DEFAULT_CHUNK_SIZE
@@ -428,16 +221,16 @@ class LocalProvider(Provider):
         key = paths.validate_key(path)
         inline = chunk_size <= self.inline_limit
         try:
-            fd, _ = self._open_file(key)
+            fd, _ = self._dir.open_file(key)
         except OSError as exc:
-            raise _os_error(exc, path) from exc
+            raise os_error(exc, path) from exc
         try:
             offset = 0
             while True:
                 try:
                     chunk = await self._run(inline, os.pread, fd, chunk_size, offset)
                 except OSError as exc:
-                    raise _os_error(exc, path) from exc
+                    raise os_error(exc, path) from exc
                 if not chunk:
                     return
                 offset += len(chunk)
@@ -448,8 +241,8 @@ class LocalProvider(Provider):
     # -- writes ---------------------------------------------------------------
 
     def _new_temp(self, fd_dir: int) -> tuple[str, int]:
-        temp = next(self._temp_names)
-        return temp, os.open(temp, _TEMP_FLAGS, 0o666, dir_fd=fd_dir)
+        temp = f"{TEMP_PREFIX}{os.getpid():x}-{self._temp_token}-{next(self._temp_count):x}"
+        return temp, os.open(temp, TEMP_FLAGS, 0o666, dir_fd=fd_dir)
 
     def _finish_temp(self, fd: int) -> os.stat_result:
         """Stamp a fresh mtime (so a fresh etag) on a written temp file; fsync if durable."""
@@ -472,7 +265,7 @@ class LocalProvider(Provider):
             with self._stripes.hold(key):
                 if isinstance(mode, IfMatch):
                     try:
-                        current = _etag(os.stat(name, dir_fd=fd_dir, follow_symlinks=False))
+                        current = etag_of(os.stat(name, dir_fd=fd_dir, follow_symlinks=False))
                     except FileNotFoundError:
                         current = None
                     if current != mode.etag:
@@ -486,15 +279,15 @@ class LocalProvider(Provider):
                 os.replace(temp, name, src_dir_fd=fd_dir, dst_dir_fd=fd_dir)
         if self.durable:
             os.fsync(fd_dir)
-        return _meta(key, st)
+        return object_meta(key, st)
 
     def _put_sync(self, key: str, data: bytes, mode: PutMode) -> ObjectMeta:
-        fd_dir, name = self._open_parent(key, create=True)
+        fd_dir, name = self._dir.open_parent(key, create=True)
         try:
             temp, fd = self._new_temp(fd_dir)
             try:
                 try:
-                    _write_all(fd, data)
+                    write_all(fd, data)
                     st = self._finish_temp(fd)
                 finally:
                     os.close(fd)
@@ -504,7 +297,7 @@ class LocalProvider(Provider):
                 raise
             return self._commit(key, fd_dir, temp, name, mode, st)
         finally:
-            self._close(fd_dir)
+            self._dir.release(fd_dir)
 
     def _check_put(self, mode: PutMode, metadata: Mapping[str, str] | None) -> None:
         if metadata:
@@ -527,7 +320,7 @@ class LocalProvider(Provider):
         try:
             return await self._run(inline, self._put_sync, key, data, mode)
         except OSError as exc:
-            raise _os_error(exc, path, writing=True) from exc
+            raise os_error(exc, path, writing=True) from exc
 
     async def write(self, path: str, data: bytes) -> None:
         await self.put(path, data)
@@ -543,19 +336,19 @@ class LocalProvider(Provider):
         key = paths.validate_key(path)
         self._check_put("overwrite", metadata)
         try:
-            fd_dir, name = self._open_parent(key, create=True)
+            fd_dir, name = self._dir.open_parent(key, create=True)
         except OSError as exc:
-            raise _os_error(exc, path, writing=True) from exc
+            raise os_error(exc, path, writing=True) from exc
         try:
             temp, fd = self._new_temp(fd_dir)
             try:
                 try:
                     if isinstance(chunks, AsyncIterable):
                         async for chunk in chunks:
-                            await self._run(len(chunk) <= self.inline_limit, _write_all, fd, chunk)
+                            await self._run(len(chunk) <= self.inline_limit, write_all, fd, chunk)
                     else:
                         for chunk in chunks:
-                            await self._run(len(chunk) <= self.inline_limit, _write_all, fd, chunk)
+                            await self._run(len(chunk) <= self.inline_limit, write_all, fd, chunk)
                     st = await self._run(not self.durable, self._finish_temp, fd)
                 finally:
                     os.close(fd)
@@ -565,12 +358,12 @@ class LocalProvider(Provider):
                     os.unlink(temp, dir_fd=fd_dir)
                 raise
         except OSError as exc:
-            raise _os_error(exc, path, writing=True) from exc
+            raise os_error(exc, path, writing=True) from exc
         finally:
-            self._close(fd_dir)
+            self._dir.release(fd_dir)
 
     def _delete_sync(self, key: str) -> None:
-        fd_dir, name = self._open_parent(key, create=False)
+        fd_dir, name = self._dir.open_parent(key, create=False)
         try:
             with self._stripes.hold(key):
                 try:
@@ -580,7 +373,7 @@ class LocalProvider(Provider):
                     with contextlib.suppress(OSError):
                         os.rmdir(name, dir_fd=fd_dir)
         finally:
-            self._close(fd_dir)
+            self._dir.release(fd_dir)
 
     async def delete(self, path: str) -> None:
         key = paths.validate_key(path)
@@ -589,11 +382,11 @@ class LocalProvider(Provider):
         except (FileNotFoundError, NotADirectoryError):
             return
         except OSError as exc:
-            raise _os_error(exc, path) from exc
+            raise os_error(exc, path) from exc
 
     def _copy_sync(self, fd_in: int, dst: str, overwrite: bool) -> None:
         try:
-            fd_dir, name = self._open_parent(dst, create=True)
+            fd_dir, name = self._dir.open_parent(dst, create=True)
             try:
                 temp, fd_out = self._new_temp(fd_dir)
                 try:
@@ -610,28 +403,28 @@ class LocalProvider(Provider):
                 mode: PutMode = "overwrite" if overwrite else "create"
                 self._commit(dst, fd_dir, temp, name, mode, st)
             finally:
-                self._close(fd_dir)
+                self._dir.release(fd_dir)
         finally:
             os.close(fd_in)
 
     async def copy(self, src: str, dst: str, *, overwrite: bool = True) -> None:
         source, target = paths.validate_key(src), paths.validate_key(dst)
         try:
-            fd_in, st = self._open_file(source)
+            fd_in, st = self._dir.open_file(source)
         except OSError as exc:
-            raise _os_error(exc, src) from exc
+            raise os_error(exc, src) from exc
         inline = not self.durable and st.st_size <= self.inline_limit
         try:
             await self._run(inline, self._copy_sync, fd_in, target, overwrite)
         except OSError as exc:
-            raise _os_error(exc, dst, writing=True) from exc
+            raise os_error(exc, dst, writing=True) from exc
 
     def _rename_sync(self, src: str, dst: str, overwrite: bool) -> None:
-        src_dir, src_name = self._open_parent(src, create=False)
+        src_dir, src_name = self._dir.open_parent(src, create=False)
         try:
             if not stat.S_ISREG(os.stat(src_name, dir_fd=src_dir, follow_symlinks=False).st_mode):
                 raise FileNotFoundError(errno.ENOENT, "not a file")
-            dst_dir, dst_name = self._open_parent(dst, create=True)
+            dst_dir, dst_name = self._dir.open_parent(dst, create=True)
             try:
                 with self._stripes.hold(src, dst):
                     if overwrite:
@@ -649,9 +442,9 @@ class LocalProvider(Provider):
                     os.fsync(dst_dir)
                     os.fsync(src_dir)
             finally:
-                self._close(dst_dir)
+                self._dir.release(dst_dir)
         finally:
-            self._close(src_dir)
+            self._dir.release(src_dir)
 
     async def rename(self, src: str, dst: str, *, overwrite: bool = True) -> None:
         source, target = paths.validate_key(src), paths.validate_key(dst)
@@ -663,60 +456,30 @@ class LocalProvider(Provider):
         except FileExistsError as exc:
             raise AlreadyExists(f"an object exists at {dst!r}", path=dst) from exc
         except OSError as exc:
-            raise _os_error(exc, src) from exc
+            raise os_error(exc, src) from exc
 
     async def makedirs(self, path: str) -> None:
         key = paths.validate_key(path)
         try:
             # Opening the parent of a child of ``key`` makes every folder down to ``key``.
-            fd_dir, _ = self._open_parent(key + "/child", create=True)
-            self._close(fd_dir)
+            fd_dir, _ = self._dir.open_parent(key + "/child", create=True)
+            self._dir.release(fd_dir)
         except OSError as exc:
-            raise _os_error(exc, path, writing=True) from exc
+            raise os_error(exc, path, writing=True) from exc
 
     # -- listings -------------------------------------------------------------
-
-    def _open_folder(self, folder: str) -> int | None:
-        """Open the folder ``a/b/`` (or the root for ``""``); None if it is not a folder."""
-        if not folder:
-            return os.dup(self._root_fd)
-        try:
-            fd_dir, name = self._open_parent(folder[:-1], create=False)
-            try:
-                return os.open(name, _DIR_FLAGS, dir_fd=fd_dir)
-            finally:
-                self._close(fd_dir)
-        except (FileNotFoundError, NotADirectoryError):
-            return None
-        except OSError as exc:
-            if exc.errno == errno.ELOOP:
-                return None
-            raise
-
-    @staticmethod
-    def _entries(fd: int) -> list[tuple[str, os.DirEntry[str]]]:
-        """Visible entries of a folder, sorted as their keys sort (folders as ``name/``)."""
-        entries = []
-        with os.scandir(fd) as scan:
-            for entry in scan:
-                if entry.name.startswith(paths.RESERVED_PREFIX) or entry.is_symlink():
-                    continue
-                sort_name = entry.name + "/" if entry.is_dir(follow_symlinks=False) else entry.name
-                entries.append((sort_name, entry))
-        entries.sort(key=lambda pair: pair[0])
-        return entries
 
     async def iter(self, prefix: str = "") -> AsyncIterator[ObjectMeta]:
         folder = paths.validate_prefix(prefix)
         try:
-            fd = self._open_folder(folder)
+            fd = self._dir.open_folder(folder)
         except OSError as exc:
-            raise _os_error(exc, prefix) from exc
+            raise os_error(exc, prefix) from exc
         if fd is None:
             return
         stack: list[tuple[str, int, Iterator[tuple[str, os.DirEntry[str]]]]] = []
         try:
-            stack.append((folder, fd, iter(self._entries(fd))))
+            stack.append((folder, fd, iter(self._dir.entries(fd))))
             while stack:
                 base, fd_dir, entries = stack[-1]
                 pair = next(entries, None)
@@ -727,16 +490,16 @@ class LocalProvider(Provider):
                 sort_name, entry = pair
                 if sort_name.endswith("/"):
                     try:
-                        child = os.open(entry.name, _DIR_FLAGS, dir_fd=fd_dir)
+                        child = os.open(entry.name, posix.DIR_FLAGS, dir_fd=fd_dir)
                     except OSError:
                         continue
-                    stack.append((base + sort_name, child, iter(self._entries(child))))
+                    stack.append((base + sort_name, child, iter(self._dir.entries(child))))
                     continue
                 try:
                     st = entry.stat(follow_symlinks=False)
                 except FileNotFoundError:
                     continue
-                yield _meta(base + entry.name, st)
+                yield object_meta(base + entry.name, st)
         finally:
             for _, fd_dir, _ in stack:
                 os.close(fd_dir)
@@ -744,27 +507,25 @@ class LocalProvider(Provider):
     async def list_dir(self, prefix: str = "") -> Listing:
         folder = paths.validate_prefix(prefix)
         try:
-            fd = self._open_folder(folder)
+            fd = self._dir.open_folder(folder)
             if fd is None:
                 return Listing()
             try:
                 objects, folders = [], []
-                for sort_name, entry in self._entries(fd):
+                for sort_name, entry in self._dir.entries(fd):
                     if sort_name.endswith("/"):
                         folders.append(folder + sort_name)
                     else:
                         with contextlib.suppress(FileNotFoundError):
                             objects.append(
-                                _meta(folder + entry.name, entry.stat(follow_symlinks=False))
+                                object_meta(folder + entry.name, entry.stat(follow_symlinks=False))
                             )
                 return Listing(tuple(objects), tuple(folders))
             finally:
                 os.close(fd)
         except OSError as exc:
-            raise _os_error(exc, prefix) from exc
+            raise os_error(exc, prefix) from exc
 
     async def aclose(self) -> None:
         self._stripes.close()
-        if self._root_fd >= 0:
-            os.close(self._root_fd)
-            self._root_fd = -1
+        self._dir.close()

@@ -1,0 +1,323 @@
+"""The POSIX plumbing under :class:`~storeroom.providers.local.LocalProvider`.
+
+- :func:`os_error`: the one place where local ``OSError`` becomes a storeroom error;
+- :class:`RootDir`: a folder opened once, whose paths are walked component by
+  component with ``O_NOFOLLOW`` relative to each parent's descriptor, so that no
+  key and no symlink (even one swapped in mid-operation) reaches outside it;
+- :class:`Stripes`: striped locks that exclude threads and other processes;
+- :func:`sweep_temps`: removal of temp files whose writer died;
+- small fd helpers (:func:`read_all`, :func:`write_all`, :func:`pread_range`)
+  and the stat-to-:class:`~storeroom.providers.base.ObjectMeta` mapping.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import mimetypes
+import os
+import stat
+import threading
+import time
+import zlib
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from functools import lru_cache
+
+from .. import paths
+from ..errors import (
+    AlreadyExists,
+    InvalidPath,
+    NotFound,
+    NotSupported,
+    PermissionDenied,
+    StorageError,
+)
+from .base import DEFAULT_CHUNK_SIZE, ObjectMeta
+
+__all__ = [
+    "LOCK_FOLDER",
+    "TEMP_PREFIX",
+    "RootDir",
+    "Stripes",
+    "etag_of",
+    "object_meta",
+    "os_error",
+    "pread_range",
+    "read_all",
+    "sweep_temps",
+    "write_all",
+]
+
+#: Temp files are ``.sr-tmp-<writer pid, hex>-<token>-<n>`` in the target's folder.
+TEMP_PREFIX = paths.RESERVED_PREFIX + "tmp-"
+#: The folder (under the root) of the lock stripes.
+LOCK_FOLDER = paths.RESERVED_PREFIX + "locks"
+LOCK_STRIPES = 64
+#: Temp files older than this are swept even if their writer's pid is alive.
+STALE_TEMP_SECONDS = 24 * 3600
+
+DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def os_error(exc: OSError, path: str, *, writing: bool = False) -> StorageError:
+    """Map an ``OSError`` met while handling ``path`` into the storeroom tree.
+
+    This is the one place where local file system errors become storeroom errors.
+    """
+    code = exc.errno
+    if code == errno.ENOENT or (code == errno.ENOTDIR and not writing):
+        return NotFound(f"no object at {path!r}", path=path)
+    if code == errno.EEXIST:
+        return AlreadyExists(f"an object exists at {path!r}", path=path)
+    if code in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return PermissionDenied(f"permission denied for {path!r}: {exc.strerror}", path=path)
+    if code == errno.ELOOP:
+        return InvalidPath(f"{path!r} passes through a symbolic link", path=path)
+    if code == errno.ENAMETOOLONG:
+        return InvalidPath(f"{path!r} is too long for this file system", path=path)
+    if code in (errno.ENOTDIR, errno.EISDIR, errno.ENOTEMPTY):
+        return NotSupported(
+            f"{path!r}: a local folder cannot hold an object and a folder of the same name",
+            path=path,
+        )
+    return StorageError(f"I/O error on {path!r}: {exc.strerror or exc}", path=path)
+
+
+@lru_cache(maxsize=512)
+def _content_type(name: str) -> str | None:
+    return mimetypes.guess_type(name, strict=False)[0]
+
+
+def etag_of(st: os.stat_result) -> str:
+    """The etag of a file: ``mtime_ns-size-inode`` in hex."""
+    return f"{st.st_mtime_ns:x}-{st.st_size:x}-{st.st_ino:x}"
+
+
+def object_meta(path: str, st: os.stat_result) -> ObjectMeta:
+    """The :class:`ObjectMeta` of the file at key ``path`` with stat ``st``."""
+    return ObjectMeta(
+        path=path,
+        size=st.st_size,
+        modified=datetime.fromtimestamp(st.st_mtime_ns / 1e9, timezone.utc),
+        etag=etag_of(st),
+        content_type=_content_type(paths.basename(path)),
+    )
+
+
+def read_all(fd: int, size: int) -> bytes:
+    """Everything from ``fd``'s position to its end (``size`` is the expected length)."""
+    chunks = [os.read(fd, max(size, 1) + 1)]
+    while chunks[-1]:
+        chunks.append(os.read(fd, DEFAULT_CHUNK_SIZE))
+    return b"".join(chunks)
+
+
+def write_all(fd: int, data: bytes | memoryview) -> None:
+    """Write all of ``data`` to ``fd``, however many calls it takes."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def pread_range(fd: int, start: int, stop: int) -> bytes:
+    """Bytes ``[start, stop)`` of ``fd`` (fewer if the file ends first)."""
+    chunks: list[bytes] = []
+    offset = start
+    while offset < stop:
+        chunk = os.pread(fd, stop - offset, offset)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        offset += len(chunk)
+    return b"".join(chunks)
+
+
+class RootDir:
+    """A folder opened once; keys under it are opened without following links.
+
+    Args:
+        path: the folder (resolved by the caller); made if missing.
+    """
+
+    def __init__(self, path: str) -> None:
+        os.makedirs(path, exist_ok=True)
+        self.path = path
+        self.fd = os.open(path, DIR_FLAGS)
+
+    def open_parent(self, key: str, create: bool) -> tuple[int, str]:
+        """Open the folder holding ``key``; return ``(fd, name)``. Release the fd after.
+
+        Raises:
+            OSError: ``ELOOP`` if a component is a symbolic link, ``ENOENT`` if a
+                folder is missing and ``create`` is false.
+        """
+        head, _, name = key.rpartition("/")
+        if not head:
+            return self.fd, name
+        fd = self.fd
+        try:
+            for segment in head.split("/"):
+                try:
+                    child = os.open(segment, DIR_FLAGS, dir_fd=fd)
+                except FileNotFoundError:
+                    if not create:
+                        raise
+                    with contextlib.suppress(FileExistsError):
+                        os.mkdir(segment, dir_fd=fd)
+                    child = os.open(segment, DIR_FLAGS, dir_fd=fd)
+                except NotADirectoryError:
+                    if stat.S_ISLNK(os.stat(segment, dir_fd=fd, follow_symlinks=False).st_mode):
+                        raise OSError(errno.ELOOP, "symbolic link", segment) from None
+                    raise
+                self.release(fd)
+                fd = child
+        except BaseException:
+            self.release(fd)
+            raise
+        return fd, name
+
+    def release(self, fd: int) -> None:
+        """Close a folder fd from :meth:`open_parent` (the root's stays open)."""
+        if fd != self.fd:
+            os.close(fd)
+
+    def open_file(self, key: str) -> tuple[int, os.stat_result]:
+        """Open the regular file ``key`` for reading; ``ENOENT`` if it is not one."""
+        fd_dir, name = self.open_parent(key, create=False)
+        try:
+            fd = os.open(name, READ_FLAGS, dir_fd=fd_dir)
+        finally:
+            self.release(fd_dir)
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            os.close(fd)
+            raise FileNotFoundError(errno.ENOENT, "not a file")
+        return fd, st
+
+    def stat(self, key: str) -> os.stat_result:
+        """``lstat`` of ``key``."""
+        fd_dir, name = self.open_parent(key, create=False)
+        try:
+            return os.stat(name, dir_fd=fd_dir, follow_symlinks=False)
+        finally:
+            self.release(fd_dir)
+
+    def open_folder(self, folder: str) -> int | None:
+        """Open the folder ``a/b/`` (a new fd on the root for ``""``); None if not a folder."""
+        if not folder:
+            return os.dup(self.fd)
+        try:
+            fd_dir, name = self.open_parent(folder[:-1], create=False)
+            try:
+                return os.open(name, DIR_FLAGS, dir_fd=fd_dir)
+            finally:
+                self.release(fd_dir)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                return None
+            raise
+
+    @staticmethod
+    def entries(fd: int) -> list[tuple[str, os.DirEntry[str]]]:
+        """Visible entries of a folder, sorted as their keys sort (folders as ``name/``).
+
+        storeroom's own files (``.sr-*``) and symbolic links are left out.
+        """
+        entries = []
+        with os.scandir(fd) as scan:
+            for entry in scan:
+                if entry.name.startswith(paths.RESERVED_PREFIX) or entry.is_symlink():
+                    continue
+                sort_name = entry.name + "/" if entry.is_dir(follow_symlinks=False) else entry.name
+                entries.append((sort_name, entry))
+        entries.sort(key=lambda pair: pair[0])
+        return entries
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+class Stripes:
+    """Striped locks over keys that exclude threads of this process and other processes.
+
+    A key's stripe is ``crc32(key) % 64`` (stable across processes); each stripe
+    is a ``threading.Lock`` plus ``flock`` on a lock file in ``.sr-locks/``.
+    """
+
+    def __init__(self, root: RootDir) -> None:
+        self._root = root
+        self._threads = [threading.Lock() for _ in range(LOCK_STRIPES)]
+        self._fds: dict[int, int] = {}
+        self._pid = os.getpid()
+
+    def _fd(self, stripe: int) -> int:
+        if self._pid != os.getpid():  # forked: the parent's lock files are not ours
+            self._fds, self._pid = {}, os.getpid()
+        fd = self._fds.get(stripe)
+        if fd is None:
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(LOCK_FOLDER, dir_fd=self._root.fd)
+            folder = os.open(LOCK_FOLDER, DIR_FLAGS, dir_fd=self._root.fd)
+            try:
+                flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+                fd = os.open(f"{stripe:02x}", flags, 0o666, dir_fd=folder)
+            finally:
+                os.close(folder)
+            self._fds[stripe] = fd
+        return fd
+
+    @contextlib.contextmanager
+    def hold(self, *keys: str) -> Iterator[None]:
+        """Hold the stripes of ``keys`` (in a fixed order, so two holders never deadlock)."""
+        stripes = sorted({zlib.crc32(key.encode()) % LOCK_STRIPES for key in keys})
+        taken: list[int] = []
+        try:
+            for stripe in stripes:
+                self._threads[stripe].acquire()
+                taken.append(stripe)
+                fcntl.flock(self._fd(stripe), fcntl.LOCK_EX)
+            yield
+        finally:
+            for stripe in reversed(taken):
+                with contextlib.suppress(OSError):
+                    fcntl.flock(self._fd(stripe), fcntl.LOCK_UN)
+                self._threads[stripe].release()
+
+    def close(self) -> None:
+        for fd in self._fds.values():
+            os.close(fd)
+        self._fds = {}
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def sweep_temps(root: str) -> None:
+    """Remove temp files under ``root`` whose writer is gone (or that are a day old)."""
+    now = time.time()
+    for folder, dirs, names in os.walk(root):
+        dirs[:] = [d for d in dirs if not d.startswith(paths.RESERVED_PREFIX)]
+        for name in names:
+            if not name.startswith(TEMP_PREFIX):
+                continue
+            full = os.path.join(folder, name)
+            pid_text = name[len(TEMP_PREFIX) :].split("-", 1)[0]
+            with contextlib.suppress(OSError, ValueError):
+                dead = not _process_alive(int(pid_text, 16))
+                if dead or now - os.lstat(full).st_mtime > STALE_TEMP_SECONDS:
+                    os.unlink(full)
