@@ -3,4 +3,4 @@ started or found by the plugins in ``tests/services``."""
 
 from __future__ import annotations
 
-pytest_plugins: list[str] = []
+pytest_plugins: list[str] = ["tests.services.cloud", "tests.services.redis"]

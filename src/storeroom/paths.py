@@ -6,7 +6,7 @@ rules on every backend, so data moves between them unchanged. Rejected with
 
 - empty keys, absolute keys, a trailing ``/`` and empty segments (``a//b``);
 - ``.`` and ``..`` segments, also percent-encoded (``%2e%2e``);
-- backslashes, drive letters (``C:x``), NUL, control and bidi/format characters;
+- backslashes, drives (``C:x``, also ``1:x``), NUL, control and bidi/format characters;
 - Windows device names (``NUL``, ``COM1``, ``con.txt``) and segments that end
   in a dot or a space (Windows would silently strip them);
 - keys not in Unicode NFC form (so NFC/NFD twins cannot both exist);
@@ -48,7 +48,8 @@ _DEVICE_NAMES = frozenset(
 _BAD_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 _ENCODED_DOT = re.compile(r"%2e", re.IGNORECASE)
 _ENCODED_SEPARATOR = re.compile(r"%(2f|5c)", re.IGNORECASE)
-_DRIVE = re.compile(r"^[A-Za-z]:")
+# Any character then ":" is a drive to Windows and ntpath ("1:x" joins to "1:x").
+_DRIVE = re.compile(r"^[^/]:")
 # Keys made only of these characters need no per-character Unicode check.
 _PLAIN = re.compile(r"[A-Za-z0-9._~+=,@#$()\[\]{}!&'/ -]*")
 
@@ -68,7 +69,7 @@ def _check_segment(key: str, segment: str) -> None:
             raise _fail(key, "percent-encoded '/' or '\\' is not allowed")
         if _ENCODED_DOT.sub(".", segment) in (".", ".."):
             raise _fail(key, "percent-encoded '.' or '..' segments are not allowed")
-    if segment.startswith(RESERVED_PREFIX):
+    if segment[: len(RESERVED_PREFIX)].lower() == RESERVED_PREFIX:  # also on case-blind disks
         raise _fail(key, f"segments starting with {RESERVED_PREFIX!r} are reserved")
     if segment[-1] in ". ":
         raise _fail(key, "a segment may not end with a dot or a space")
@@ -78,7 +79,6 @@ def _check_segment(key: str, segment: str) -> None:
         raise _fail(key, f"a segment is longer than {MAX_SEGMENT_BYTES} bytes")
 
 
-@lru_cache(maxsize=8192)
 def validate_key(key: str) -> str:
     """Return ``key`` unchanged if it follows the key rules.
 
@@ -87,6 +87,11 @@ def validate_key(key: str) -> str:
     """
     if not isinstance(key, str):
         raise _fail(key, f"a key is a str, not {type(key).__name__}")
+    return _validate(key)
+
+
+@lru_cache(maxsize=8192)
+def _validate(key: str) -> str:
     if not key:
         raise _fail(key, "empty")
     if key[0] == "/":

@@ -22,8 +22,8 @@ from .errors import ConfigurationError
 
 if TYPE_CHECKING:
     from .artifacts import ArtifactStore
+    from .cache.base import Cache
     from .files import FileStore
-    from .interfaces import CacheBackend
     from .providers.base import Provider
 
 __all__ = [
@@ -33,6 +33,8 @@ __all__ = [
     "cache",
     "files",
     "mask",
+    "option_bool",
+    "option_float",
     "provider",
     "reject_unknown",
     "split_options",
@@ -42,10 +44,19 @@ __all__ = [
 PROVIDER_SCHEMES: dict[str, str] = {
     "file": "storeroom.providers.local:LocalProvider",
     "memory": "storeroom.providers.memory:MemoryProvider",
+    "s3": "storeroom.providers.s3:S3Provider",
+    "az": "storeroom.providers.azure:AzureProvider",
+    "azure": "storeroom.providers.azure:AzureProvider",
+    "gs": "storeroom.providers.gcs:GCSProvider",
 }
 
 #: Cache schemes: scheme -> "module:Class" (the class has ``from_url``).
-CACHE_SCHEMES: dict[str, str] = {}
+CACHE_SCHEMES: dict[str, str] = {
+    "memory": "storeroom.cache.memory:MemoryCache",
+    "redis": "storeroom.cache.redis:RedisCache",
+    "rediss": "storeroom.cache.redis:RedisCache",
+    "none": "storeroom.cache.noop:NoOpCache",
+}
 
 _SECRET_WORDS = re.compile(
     r"(secret|password|passwd|token|key|sig|signature|sas|credential|auth)", re.IGNORECASE
@@ -79,6 +90,28 @@ def split_options(url: str, options: dict[str, Any]) -> tuple[str, dict[str, Any
     merged: dict[str, Any] = dict(parse_qsl(parts.query, keep_blank_values=True))
     merged.update(options)
     return urlunsplit((parts.scheme, parts.netloc, parts.path, "", parts.fragment)), merged
+
+
+def option_bool(name: str, value: object) -> bool:
+    """A boolean option from a keyword or a query string (``true``/``false``, ``1``/``0``, ...)."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ConfigurationError(f"option {name}={value!r} is not a boolean (true/false)")
+
+
+def option_float(name: str, value: object) -> float | None:
+    """A number option from a keyword or a query string; ``none`` or ``""`` is ``None``."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none")):
+        return None
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ConfigurationError(f"option {name}={value!r} is not a number") from None
 
 
 def reject_unknown(options: dict[str, Any], known: frozenset[str], url: str) -> None:
@@ -136,7 +169,7 @@ def artifacts(url: str, **options: Any) -> ArtifactStore:
     return ArtifactStore(provider(url, **options))
 
 
-def cache(url: str, **options: Any) -> CacheBackend:
+def cache(url: str, **options: Any) -> Cache:
     """The cache for ``url``: ``memory://``, ``redis://host:port/db`` or ``none://``."""
-    built: CacheBackend = _load(CACHE_SCHEMES, url, "cache").from_url(url, **options)
+    built: Cache = _load(CACHE_SCHEMES, url, "cache").from_url(url, **options)
     return built

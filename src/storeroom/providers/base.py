@@ -35,6 +35,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Literal, TypeVar, Union
 
+from .. import paths
 from ..errors import NotFound
 from ..interfaces import StorageProvider
 
@@ -243,6 +244,8 @@ class Provider(StorageProvider):
 
     async def is_dir(self, path: str) -> bool:
         """Whether ``path`` is a folder: made by ``makedirs`` or holding objects."""
+        if not paths.validate_prefix(path):
+            return True  # the top folder always exists
         listing = await self.list_dir(path)
         return bool(listing.objects or listing.folders)
 

@@ -40,7 +40,7 @@ from typing import Any, TypeVar
 
 from .. import paths
 from ..errors import AlreadyExists, NotSupported, PreconditionFailed
-from ..urls import reject_unknown, split_options
+from ..urls import option_bool, reject_unknown, split_options
 from . import posix
 from .base import (
     DEFAULT_CHUNK_SIZE,
@@ -119,11 +119,9 @@ class LocalProvider(Provider):
         """A plain path or ``file:///abs/path``; option ``durable`` (true/false)."""
         url, options = split_options(url, options)
         reject_unknown(options, frozenset({"durable"}), url)
-        durable = options.get("durable", False)
-        if isinstance(durable, str):
-            durable = durable.lower() in ("1", "true", "yes", "on")
+        durable = option_bool("durable", options.get("durable", False))
         root = url[len("file://") :] if url.startswith("file://") else url
-        return cls(root or ".", durable=bool(durable))
+        return cls(root or ".", durable=durable)
 
     def __repr__(self) -> str:
         return f"LocalProvider({self.root!r}, durable={self.durable})"

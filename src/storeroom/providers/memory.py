@@ -150,9 +150,12 @@ class MemoryProvider(Provider):
 
     async def is_dir(self, path: str) -> bool:
         folder = paths.validate_prefix(path)
+        if not folder:
+            return True  # the top folder always exists
         return any(k.startswith(folder) for k in itertools.chain(self._folders, self._objects))
 
     async def copy(self, src: str, dst: str, *, overwrite: bool = True) -> None:
+        paths.validate_key(dst)  # a bad key is refused before a missing source is reported
         source = self._get(src)
         await self.put(
             dst,
@@ -163,9 +166,11 @@ class MemoryProvider(Provider):
         )
 
     async def rename(self, src: str, dst: str, *, overwrite: bool = True) -> None:
+        if src == dst:  # as in Provider.rename: a no-op on an existing object
+            self._get(src)
+            return
         await self.copy(src, dst, overwrite=overwrite)
-        if src != dst:
-            del self._objects[src]
+        del self._objects[src]
 
     async def makedirs(self, path: str) -> None:
         key = paths.validate_key(path)

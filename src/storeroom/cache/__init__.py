@@ -1,0 +1,61 @@
+"""Caches behind the seed's ``CacheBackend``, a read-through provider and a decorator.
+
+- :class:`MemoryCache` — LRU bound and TTL in process memory.
+- :class:`RedisCache` — namespaced, safe serializer, automatic pipelining.
+- :class:`NoOpCache` — caches nothing.
+- :class:`CachedProvider` — read-through caching of any provider.
+- :func:`cached` — caches an async function's results, with single flight.
+
+``get(key, MISSING)`` tells a miss (:data:`MISSING`) from a cached ``None``;
+``ttl=0`` or ``None`` means no expiry.
+
+The Redis names (and msgpack) are imported on first use, so ``import
+storeroom`` stays light for programs that never touch Redis.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from .base import MISSING, Cache, CacheStats, Missing
+from .decorator import CachedFunction, cached
+from .layered import CachedProvider
+from .memory import MemoryCache
+from .noop import NoOpCache
+
+if TYPE_CHECKING:
+    from .redis import RedisCache
+    from .serializers import MsgpackSerializer, Serializer, SignedPickleSerializer
+
+_LAZY = {
+    "RedisCache": ".redis",
+    "MsgpackSerializer": ".serializers",
+    "Serializer": ".serializers",
+    "SignedPickleSerializer": ".serializers",
+}
+
+__all__ = [
+    "MISSING",
+    "Cache",
+    "CacheStats",
+    "CachedFunction",
+    "CachedProvider",
+    "MemoryCache",
+    "Missing",
+    "MsgpackSerializer",
+    "NoOpCache",
+    "RedisCache",
+    "Serializer",
+    "SignedPickleSerializer",
+    "cached",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value

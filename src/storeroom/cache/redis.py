@@ -1,0 +1,316 @@
+"""RedisCache: a namespaced cache on redis-py's asyncio client, pipelined automatically.
+
+Every key is stored as ``<namespace>:<key>``, the namespace escaped (``\\`` and
+``:`` get a backslash) so that namespace ``app`` with key ``1:x`` and
+namespace ``app1`` with key ``:x`` never meet. ``clear()`` walks only its own
+namespace with ``SCAN MATCH`` (glob characters escaped) and ``UNLINK``: never
+``FLUSHDB``, never ``KEYS``.
+
+Values go through a :mod:`~storeroom.cache.serializers` serializer: msgpack
+by default (safe), signed pickle only when asked for. An entry the serializer
+refuses (planted, tampered, another format) is a miss, logged and counted in
+``stats().rejected``; it is never loaded.
+
+Commands from all tasks share one connection with automatic pipelining
+(:mod:`~storeroom.cache.pipeline`). When Redis cannot be reached, the cache
+raises :class:`~storeroom.errors.BackendUnavailable` (the default), or with
+``fail_open=True`` it behaves as a miss (lookups) or a skipped write (``set``,
+``delete``, ``clear``), logs the outage once at WARNING and counts each
+failure in ``stats().errors``. ``stats()`` counts what this client saw:
+evictions and expirations inside Redis are Redis's own (see ``INFO stats``).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any, Final
+
+from redis.asyncio import ConnectionPool, Redis
+from redis.exceptions import (
+    AuthenticationError,
+    AuthorizationError,
+    NoPermissionError,
+    RedisError,
+    ResponseError,
+)
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from ..errors import (
+    BackendUnavailable,
+    ConfigurationError,
+    IntegrityError,
+    PermissionDenied,
+    StorageError,
+)
+from ..urls import mask, option_bool, option_float, reject_unknown, split_options
+from .base import DEFAULT_TTL, Cache, item_pairs, ttl_seconds
+from .pipeline import AutoPipeline
+from .serializers import MsgpackSerializer, Serializer, SignedPickleSerializer
+
+__all__ = ["RedisCache"]
+
+log = logging.getLogger("storeroom.cache.redis")
+
+DEFAULT_URL: Final = "redis://127.0.0.1:6379/0"
+DEFAULT_NAMESPACE: Final = "storeroom"
+_OPTIONS = frozenset({"namespace", "fail_open", "timeout", "serializer", "signing_key"})
+_GLOB = re.compile(r"([*?\[\]\\])")
+_SCAN_COUNT = 1000
+_FAILED: Final = object()  # a command that failed open
+
+
+def namespace_prefix(namespace: str) -> str:
+    """The key prefix of ``namespace``: escaped so that no two namespaces overlap."""
+    if not namespace:
+        raise ConfigurationError("a Redis cache namespace must not be empty")
+    return namespace.replace("\\", "\\\\").replace(":", "\\:") + ":"
+
+
+def glob_escape(text: str) -> str:
+    """``text`` with the glob characters of ``SCAN MATCH`` (``*?[]\\``) escaped."""
+    return _GLOB.sub(r"\\\1", text)
+
+
+def map_error(exc: BaseException, where: str) -> StorageError:
+    """The storeroom error for a redis-py error (the one mapping point of this backend)."""
+    name = type(exc).__name__
+    if isinstance(exc, (AuthenticationError, AuthorizationError, NoPermissionError)):
+        return PermissionDenied(f"Redis at {where} refused access ({name})")
+    if isinstance(exc, ResponseError) and str(exc).startswith(("NOAUTH", "WRONGPASS", "NOPERM")):
+        return PermissionDenied(f"Redis at {where} refused access ({name})")
+    if isinstance(exc, (RedisConnectionError, RedisTimeoutError, OSError)):
+        return BackendUnavailable(f"Redis at {where} is unavailable ({name}: {exc})")
+    return StorageError(f"Redis at {where} failed ({name}: {exc})")
+
+
+class RedisCache(Cache):
+    """A cache in Redis under one namespace.
+
+    Args:
+        url: a ``redis://[[user]:password@]host:port/db`` (or ``rediss://``) URL,
+            or a ``redis.asyncio.Redis`` client to borrow a connection from
+            (it must not decode responses; it is not closed by :meth:`aclose`).
+        namespace: the prefix of every key; ``clear()`` removes only this namespace.
+        serializer: default :class:`MsgpackSerializer`; pass
+            :class:`SignedPickleSerializer` for arbitrary objects.
+        fail_open: on an unreachable Redis, act as a miss instead of raising
+            :class:`~storeroom.errors.BackendUnavailable`.
+        timeout: seconds to wait for a connection or a reply (``None``: forever).
+    """
+
+    def __init__(
+        self,
+        url: str | Redis = DEFAULT_URL,
+        *,
+        namespace: str = DEFAULT_NAMESPACE,
+        serializer: Serializer | None = None,
+        fail_open: bool = False,
+        timeout: float | None = 5.0,
+    ) -> None:
+        super().__init__()
+        self._prefix = namespace_prefix(namespace)
+        self.namespace = namespace
+        self.fail_open = fail_open
+        self._serializer: Serializer = serializer or MsgpackSerializer()
+        if isinstance(url, Redis):
+            pool = url.connection_pool
+            self._where = mask(_pool_url(pool))
+            owns_pool = False
+        else:
+            self._where = mask(url)
+            try:
+                # Replies are timed by the pipeline's watchdog, not per read.
+                pool = ConnectionPool.from_url(
+                    url, socket_timeout=None, socket_connect_timeout=timeout
+                )
+            except ValueError:
+                raise ConfigurationError(f"bad Redis URL {self._where!r}") from None
+            owns_pool = True
+        if pool.connection_kwargs.get("decode_responses"):
+            raise ConfigurationError("RedisCache needs a client with decode_responses=False")
+        self._pipe = AutoPipeline(pool, owns_pool=owns_pool, timeout=timeout)
+        self._healthy = True
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> RedisCache:
+        """``redis://host:port/db?namespace=app&fail_open=true&timeout=5``.
+
+        Options: ``namespace``, ``fail_open``, ``timeout`` (seconds),
+        ``serializer`` (``msgpack`` or ``pickle``) and ``signing_key`` (required
+        for ``pickle``; better passed as a keyword than in the URL).
+        """
+        url, options = split_options(url, options)
+        reject_unknown(options, _OPTIONS, url)
+        serializer: Serializer | None = options.get("serializer")
+        if isinstance(serializer, str):
+            if serializer == "pickle":
+                key = options.get("signing_key")
+                if not key:
+                    raise ConfigurationError("serializer=pickle needs a signing_key")
+                serializer = SignedPickleSerializer(key)
+            elif serializer == "msgpack":
+                serializer = MsgpackSerializer()
+            else:
+                raise ConfigurationError(
+                    f"unknown serializer {serializer!r}; known: msgpack, pickle"
+                )
+        return cls(
+            url,
+            namespace=str(options.get("namespace", DEFAULT_NAMESPACE)),
+            serializer=serializer,
+            fail_open=option_bool("fail_open", options.get("fail_open", False)),
+            timeout=option_float("timeout", options.get("timeout", 5.0)),
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"RedisCache({self._where!r}, namespace={self.namespace!r}, "
+            f"fail_open={self.fail_open})"
+        )
+
+    @property
+    def writes(self) -> int:
+        """Writes sent to Redis so far; each carries every command queued since the last."""
+        return self._pipe.writes
+
+    def key(self, key: str) -> str:
+        """The Redis key that holds ``key``."""
+        return self._prefix + key
+
+    async def _call(self, *args: Any) -> Any:
+        """Run one command: its reply, or ``_FAILED`` when it failed open."""
+        try:
+            reply = await self._pipe.call(*args)
+        except (RedisError, OSError) as exc:
+            return self._failed(exc)
+        if not self._healthy:
+            self._healthy = True
+            log.info("Redis cache at %s is reachable again", self._where)
+        return reply
+
+    def _failed(self, exc: BaseException) -> Any:
+        error = map_error(exc, self._where)
+        if not (self.fail_open and isinstance(error, BackendUnavailable)):
+            raise error from exc
+        self._errors += 1
+        if self._healthy:
+            self._healthy = False
+            log.warning("Redis cache at %s failing open: %s", self._where, error)
+        else:
+            log.debug("Redis cache at %s still failing open: %s", self._where, error)
+        return _FAILED
+
+    def _decode(self, raw: bytes) -> Any:
+        try:
+            return self._serializer.loads(raw)
+        except IntegrityError as exc:
+            self._rejected += 1
+            log.warning("Redis cache at %s refused an entry: %s", self._where, exc)
+            raise
+
+    def _set_args(self, key: str, value: Any, seconds: float | None) -> tuple[Any, ...]:
+        data = self._serializer.dumps(value)
+        if seconds is None:
+            return ("SET", self._prefix + key, data)
+        return ("SET", self._prefix + key, data, "PX", max(1, round(seconds * 1000)))
+
+    async def get(self, key: str, default: Any = None) -> Any:
+        raw = await self._call("GET", self._prefix + key)
+        if raw is None or raw is _FAILED:
+            self._misses += 1
+            return default
+        try:
+            value = self._decode(raw)
+        except IntegrityError:
+            self._misses += 1
+            return default
+        self._hits += 1
+        return value
+
+    async def set(self, key: str, value: Any, ttl: float | None = DEFAULT_TTL) -> None:
+        args = self._set_args(key, value, ttl_seconds(ttl))
+        if await self._call(*args) is not _FAILED:
+            self._sets += 1
+
+    async def delete(self, key: str) -> None:
+        self._deletes += 1
+        await self._call("UNLINK", self._prefix + key)
+
+    async def clear(self) -> None:
+        pattern = glob_escape(self._prefix) + "*"
+        cursor: Any = b"0"
+        while True:
+            reply = await self._call("SCAN", cursor, "MATCH", pattern, "COUNT", _SCAN_COUNT)
+            if reply is _FAILED:
+                return
+            cursor, keys = reply
+            if keys and await self._call("UNLINK", *keys) is _FAILED:
+                return
+            if int(cursor) == 0:
+                return
+
+    async def get_many(self, keys: Iterable[str]) -> dict[str, Any]:
+        """One ``MGET`` for all ``keys``: one round trip."""
+        wanted = list(keys)
+        if not wanted:
+            return {}
+        raws = await self._call("MGET", *[self._prefix + key for key in wanted])
+        if raws is _FAILED:
+            self._misses += len(wanted)
+            return {}
+        found: dict[str, Any] = {}
+        for key, raw in zip(wanted, raws, strict=True):
+            if raw is not None:
+                try:
+                    found[key] = self._decode(raw)
+                except IntegrityError:
+                    continue
+        self._hits += len(found)
+        self._misses += len(wanted) - len(found)
+        return found
+
+    async def set_many(
+        self,
+        items: Mapping[str, Any] | Iterable[tuple[str, Any]],
+        ttl: float | None = DEFAULT_TTL,
+    ) -> None:
+        """One ``SET`` per item, all sent in one write: one round trip."""
+        seconds = ttl_seconds(ttl)
+        await self._call_all(
+            [self._set_args(key, value, seconds) for key, value in item_pairs(items)]
+        )
+
+    async def delete_many(self, keys: Iterable[str]) -> None:
+        """One ``UNLINK`` for all ``keys``."""
+        wanted = [self._prefix + key for key in keys]
+        if wanted:
+            self._deletes += len(wanted)
+            await self._call("UNLINK", *wanted)
+
+    async def _call_all(self, commands: list[tuple[Any, ...]]) -> None:
+        error: BaseException | None = None
+        done = 0
+        for future in self._pipe.call_many(commands):
+            try:
+                await future
+                done += 1
+            except (RedisError, OSError) as exc:  # wait for all; report the first
+                error = error or exc
+        self._sets += done
+        if error is not None:
+            self._failed(error)
+
+    async def aclose(self) -> None:
+        """Close the connection (and the pool, when this cache made it)."""
+        await self._pipe.aclose()
+
+
+def _pool_url(pool: ConnectionPool) -> str:
+    kwargs = pool.connection_kwargs
+    if "path" in kwargs:
+        return f"unix://{kwargs['path']}"
+    host, port = kwargs.get("host", "127.0.0.1"), kwargs.get("port", 6379)
+    return f"redis://{host}:{port}/{kwargs.get('db', 0)}"

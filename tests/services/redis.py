@@ -1,0 +1,109 @@
+"""Pytest plugin: a Redis server for the tests, shared politely.
+
+Fixtures:
+
+- ``redis_url`` (session): ``redis://127.0.0.1:6379/0`` if something there
+  answers ``PING``; else a ``redis-server`` of our own on a free port (if the
+  binary is installed), stopped at the end of the session; else the tests are
+  skipped with the reason (failed under ``CI=true``).
+- ``redis_namespace`` (session): a random prefix for this run. Every test
+  puts its keys under namespaces that start with it; at the end of the
+  session any key left under it is removed (``SCAN`` + ``UNLINK``, never
+  ``FLUSHDB``, never ``KEYS``), and nothing else is touched.
+- ``dead_redis_url``: a ``redis://`` URL of a loopback port where nothing
+  listens, for testing what happens when Redis is down.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from storeroom.cache.redis import glob_escape
+from tests.services.cloud import _free_port, _stop  # the process helpers of this package
+
+__all__ = ["dead_redis_url", "redis_namespace", "redis_url"]
+
+_DEFAULT_HOST, _DEFAULT_PORT = "127.0.0.1", 6379
+_START_TIMEOUT = 10.0
+
+
+def _answers_ping(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1.0) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(64).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def _start_server(binary: str, port: int, folder: str) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--dir", folder],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + _START_TIMEOUT
+    while time.monotonic() < deadline:
+        if _answers_ping("127.0.0.1", port):
+            return process
+        if process.poll() is not None:
+            break
+        time.sleep(0.05)
+    process.kill()
+    process.wait()
+    raise RuntimeError(f"redis-server did not answer on 127.0.0.1:{port}")
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A Redis that answers, for the whole session (see the module docstring)."""
+    if _answers_ping(_DEFAULT_HOST, _DEFAULT_PORT):
+        yield f"redis://{_DEFAULT_HOST}:{_DEFAULT_PORT}/0"
+        return
+    binary = shutil.which("redis-server")
+    if binary is None:
+        reason = (
+            f"Redis is unavailable: nothing answers PING at {_DEFAULT_HOST}:{_DEFAULT_PORT} "
+            "and redis-server is not installed"
+        )
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{reason} (CI=true: Redis must be available)")
+        pytest.skip(reason)
+    port = _free_port()
+    with tempfile.TemporaryDirectory(prefix="sr-redis-") as folder:
+        process = _start_server(binary, port, folder)
+        try:
+            yield f"redis://127.0.0.1:{port}/0"
+        finally:
+            _stop(process)
+
+
+@pytest.fixture(scope="session")
+def redis_namespace(redis_url: str) -> Iterator[str]:
+    """A random prefix for this run's namespaces; its leftovers are removed at the end."""
+    run = f"sr-test-{uuid.uuid4().hex[:12]}"
+    yield run
+    client = redis.Redis.from_url(redis_url)
+    try:
+        leftovers = list(client.scan_iter(match=glob_escape(run) + "*", count=1000))
+        for start in range(0, len(leftovers), 500):
+            client.unlink(*leftovers[start : start + 500])
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def dead_redis_url() -> str:
+    """A ``redis://`` URL of a loopback port where nothing listens."""
+    return f"redis://127.0.0.1:{_free_port()}/0"
