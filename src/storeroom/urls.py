@@ -59,7 +59,8 @@ CACHE_SCHEMES: dict[str, str] = {
 }
 
 _SECRET_WORDS = re.compile(
-    r"(secret|password|passwd|token|key|sig|signature|sas|credential|auth)", re.IGNORECASE
+    r"(secret|password|passwd|token|key|sig|signature|sas|credential|auth|connection)",
+    re.IGNORECASE,
 )
 _WINDOWS_DRIVE = re.compile(r"^[A-Za-z]:[\\/]")
 
@@ -79,17 +80,24 @@ def mask(url: str) -> str:
             f"{name}=***" if _SECRET_WORDS.search(name) else f"{name}={value}"
             for name, value in parse_qsl(parts.query, keep_blank_values=True)
         )
+        if netloc == parts.netloc and query == parts.query:
+            return url
         return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
     except ValueError:
         return "<unparsable url>"
 
 
 def split_options(url: str, options: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    """Split ``url``'s query parameters off and merge them under ``options``."""
-    parts = urlsplit(url)
-    merged: dict[str, Any] = dict(parse_qsl(parts.query, keep_blank_values=True))
+    """Split ``url``'s query parameters off and merge them under ``options`` (keywords win).
+
+    A plain path (no ``scheme://``) has no query: a ``?`` in it is part of the path.
+    """
+    if "://" not in url or _WINDOWS_DRIVE.match(url):
+        return url, dict(options)
+    base, _, query = url.partition("?")
+    merged: dict[str, Any] = dict(parse_qsl(query, keep_blank_values=True))
     merged.update(options)
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", parts.fragment)), merged
+    return base.partition("#")[0], merged
 
 
 def option_bool(name: str, value: object) -> bool:

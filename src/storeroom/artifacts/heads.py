@@ -1,0 +1,218 @@
+"""Heads: reading an artifact's state and changing it by compare-and-swap only.
+
+The manifests are the truth about which numbers exist; the head is the truth
+about which of them are deleted, what the aliases are, and a summary for
+``list_artifacts``. A writer that dies between creating its manifest and
+updating the head leaves a manifest above ``head.allocated``: :meth:`Heads.view`
+finds such manifests by probing upward, so reads stay exact, and the next
+write or ``gc`` brings the head up to date.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+from ..errors import AlreadyExists, NotFound, PreconditionFailed
+from ..providers.base import IfMatch, Provider, PutMode
+from .records import ArtifactVersion, Head, head_key, manifest_key, parse_version
+
+__all__ = ["Backoff", "Heads", "View", "map_limited"]
+
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+
+
+class Backoff:
+    """Randomized exponential backoff between optimistic retries, scaled to the backend.
+
+    Random (not synchronized) waits let many racing writers spread out, so a
+    contended slot costs a few retries instead of one by every racer. The
+    unit is the duration of the request that lost (at least ``base``): a
+    millisecond on local disk, tens of them on a busy object store.
+    """
+
+    def __init__(self, base: float = 0.0002, cap: float = 1.0) -> None:
+        self.base = base
+        self.cap = cap
+        self.attempts = 0
+        self._started = time.monotonic()
+
+    def start(self) -> None:
+        """Mark the start of an attempt (its duration scales the next wait)."""
+        self._started = time.monotonic()
+
+    async def wait(self) -> None:
+        """Sleep a random time up to ``unit * 2**attempts`` (at most ``cap``)."""
+        self.attempts += 1
+        unit = max(self.base, time.monotonic() - self._started)
+        limit = min(self.cap, unit * 2 ** min(self.attempts, 16))
+        await asyncio.sleep(random.uniform(0, limit))  # noqa: S311 - jitter, not crypto
+
+
+async def map_limited(
+    func: Callable[[_T], Awaitable[_R]], items: Sequence[_T], limit: int
+) -> list[_R]:
+    """``[await func(item) for item in items]`` with at most ``limit`` in flight, in order."""
+    results: list[_R | None] = [None] * len(items)
+    positions = iter(range(len(items)))
+
+    async def worker() -> None:
+        for index in positions:
+            results[index] = await func(items[index])
+
+    await asyncio.gather(*(worker() for _ in range(max(1, min(limit, len(items))))))
+    return results  # type: ignore[return-value]
+
+
+@dataclass(frozen=True, slots=True)
+class View:
+    """A head as read, its etag (``None``: no head yet), and manifests found above it."""
+
+    head: Head
+    etag: str | None
+    above: tuple[ArtifactVersion, ...] = ()
+
+    @property
+    def top(self) -> int:
+        """The highest number known to be allocated."""
+        return self.above[-1].number if self.above else self.head.allocated
+
+    @property
+    def latest(self) -> ArtifactVersion | None:
+        """The newest live version."""
+        return self.above[-1] if self.above else self.head.latest
+
+    @property
+    def exists(self) -> bool:
+        """Whether the artifact has at least one live version."""
+        return self.latest is not None
+
+    def number_of(self, version: str) -> int:
+        """The live number that ``version`` (an id, an alias or ``latest``) names.
+
+        Raises:
+            NotFound: no such version or alias.
+        """
+        name = self.head.name
+        if version == "latest":
+            if self.latest is None:
+                raise NotFound(f"no artifact {name!r}", path=name)
+            return self.latest.number
+        number = parse_version(version)
+        if number is None:
+            if version not in self.head.aliases:
+                raise NotFound(f"artifact {name!r} has no alias {version!r}", path=name)
+            return self.head.aliases[version]
+        if not self.head.is_live(number) or number > self.top:
+            raise NotFound(f"artifact {name!r} has no version v{number}", path=name)
+        return number
+
+    def live_numbers(self) -> list[int]:
+        """Every live version number, oldest first."""
+        head = self.head
+        return [n for n in range(head.floor + 1, self.top + 1) if n not in head.deleted]
+
+
+class Heads:
+    """Heads and manifests of one provider."""
+
+    def __init__(self, provider: Provider) -> None:
+        self.provider = provider
+
+    async def read(self, name: str) -> tuple[Head, str | None]:
+        """The head of ``name`` and its etag; an empty head and ``None`` if there is none."""
+        key = head_key(name)
+        try:
+            found = await self.provider.get(key)
+        except NotFound:
+            return Head(name), None
+        return Head.from_json(found.data, key), found.meta.etag
+
+    async def put(self, head: Head, etag: str | None) -> bool:
+        """Replace the head read with ``etag`` (create it if ``None``); ``False`` if it moved."""
+        mode: PutMode = IfMatch(etag) if etag is not None else "create"
+        try:
+            await self.provider.put(head_key(head.name), head.to_json(), mode=mode)
+        except (PreconditionFailed, AlreadyExists):
+            return False
+        return True
+
+    async def manifest(self, name: str, number: int) -> ArtifactVersion:
+        """Version ``number``'s manifest.
+
+        Raises:
+            NotFound: there is no manifest with that number.
+            IntegrityError: the manifest is unreadable.
+        """
+        key = manifest_key(name, number)
+        return ArtifactVersion.from_json((await self.provider.get(key)).data, key)
+
+    async def view(self, name: str) -> View:
+        """The head of ``name`` and every manifest above ``head.allocated``."""
+        head, etag = await self.read(name)
+        above: list[ArtifactVersion] = []
+        number = head.allocated + 1
+        while True:
+            try:
+                above.append(await self.manifest(name, number))
+            except NotFound:
+                return View(head, etag, tuple(above))
+            number += 1
+
+    async def newest(self, view: View, numbers: list[int]) -> ArtifactVersion | None:
+        """The manifest of the last of ``numbers`` (``None`` if empty), read only if needed."""
+        if not numbers:
+            return None
+        for known in (view.latest, *view.above):
+            if known is not None and known.number == numbers[-1]:
+                return known
+        return await self.manifest(view.head.name, numbers[-1])
+
+    async def record(self, version: ArtifactVersion, head: Head, etag: str | None) -> bool:
+        """Bring the head up to ``version`` (just created); ``False`` if it lies below the floor.
+
+        A manifest below the floor was created from a stale head after its slot
+        was compacted away: it is void, and the writer must withdraw it.
+        """
+        backoff = Backoff()
+        while True:
+            backoff.start()
+            if version.number <= head.floor:
+                return False
+            if version.number <= head.allocated:
+                return True
+            updated = Head(
+                head.name,
+                version.number,
+                head.floor,
+                head.deleted,
+                head.created or version.created,
+                version,
+                head.aliases,
+            )
+            if await self.put(updated, etag):
+                return True
+            await backoff.wait()
+            head, etag = await self.read(version.name)
+
+    async def update(
+        self, name: str, change: Callable[[View], Awaitable[Head | None]]
+    ) -> tuple[View, Head | None]:
+        """Apply ``change`` to the current view until its compare-and-swap lands.
+
+        ``change`` returns the new head, or ``None`` to leave the head as it is;
+        it may raise to abort. Returns the view it was applied to and its result.
+        """
+        backoff = Backoff()
+        while True:
+            backoff.start()
+            current = await self.view(name)
+            updated = await change(current)
+            if updated is None or await self.put(updated, current.etag):
+                return current, updated
+            await backoff.wait()

@@ -1,0 +1,514 @@
+"""ArtifactStore: the seed's ArtifactStorage with real versioning on any provider.
+
+How a version is stored (no lock anywhere, many processes and machines at once):
+
+1. the content's blob is created at its sha256 address with ``mode="create"``;
+   ``AlreadyExists`` means it is already stored (deduplicated);
+2. the manifest is created at the next number with ``mode="create"``; on
+   ``AlreadyExists`` another writer took that number and this one moves on, so
+   numbers have no gaps and no duplicates;
+3. the head is moved to the new version by compare-and-swap (see ``heads.py``);
+4. if the blob was already there (or the store took longer than half the gc
+   grace), the blob's presence is checked once more and restored from the
+   bytes in hand if a concurrent ``gc`` removed it (see ``gc.py``).
+
+Deleting marks numbers deleted in the head (one compare-and-swap); numbers
+below the head's ``floor`` are gone for good and never allocated again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from types import TracebackType
+from typing import Any
+
+from ..errors import AlreadyExists, IntegrityError, NotFound, NotSupported, StorageError
+from ..interfaces import ArtifactStorage, StorageResult
+from ..providers.base import Provider
+from . import gc as gc_module
+from .heads import Backoff, Heads, View, map_limited
+from .records import (
+    HEADS,
+    ArtifactVersion,
+    Head,
+    blob_key,
+    check_alias,
+    dump_json,
+    listing_entry,
+    manifest_key,
+    manifests_prefix,
+    name_from_head_key,
+    name_prefix,
+    number_from_manifest_key,
+    parse_version,
+    prepare_content,
+    trash_key,
+    utcnow,
+    validate_name,
+    version_id,
+)
+
+__all__ = ["INVALID_ARGUMENT", "ArtifactStore"]
+
+#: ``StorageResult.metadata["code"]`` of a write refused for its arguments
+#: (content neither str nor bytes, metadata that is not JSON, ...).
+INVALID_ARGUMENT = "invalid_argument"
+#: Content larger than this is hashed in a thread, off the event loop.
+_HASH_INLINE_LIMIT = 4 * 1024 * 1024
+#: Content larger than this is looked for before it is uploaded (dedup without upload).
+_CHECK_FIRST_LIMIT = 64 * 1024
+
+
+def _failure(exc: StorageError | ValueError | TypeError, name: object) -> StorageResult:
+    code = exc.code if isinstance(exc, StorageError) else INVALID_ARGUMENT
+    return StorageResult(
+        success=False, path=str(name), error=str(exc), metadata={"code": code}
+    )
+
+
+class ArtifactStore(ArtifactStorage):
+    """Versioned artifacts on any provider, safe with many writers on many machines.
+
+    Versions are ``"v1"``, ``"v2"``, ...; ``version`` arguments also take ``"3"``,
+    ``"latest"`` or a user alias. Text is content stored as ``str`` or as bytes
+    that are valid UTF-8: ``get_artifact`` returns it as ``str``, returns
+    ``None`` for a missing artifact, version or alias (as vibex does), and
+    raises ``NotSupported`` for binary content, which ``get_artifact_bytes``
+    reads. Every read is checked against the recorded sha256.
+
+    Args:
+        provider: where the blobs, manifests and heads are kept.
+        gc_grace: seconds a new blob is safe from :meth:`gc` although no
+            manifest references it yet. Every process writing to the same
+            store must use the same value (or a smaller one than the gc's).
+        allow_unsafe_writes: write even if the provider cannot create-if-absent
+            or compare-and-swap atomically; concurrent writers may then lose
+            versions. Off by default: such writes fail with ``NotSupported``.
+        concurrency: requests in flight at once in ``list_artifacts`` and ``gc``.
+    """
+
+    def __init__(
+        self,
+        provider: Provider,
+        *,
+        gc_grace: float = 3600.0,
+        allow_unsafe_writes: bool = False,
+        concurrency: int = 32,
+    ) -> None:
+        if gc_grace < 0:
+            raise ValueError("gc_grace must be >= 0")
+        self.provider = provider
+        self.gc_grace = gc_grace
+        self.allow_unsafe_writes = allow_unsafe_writes
+        self.concurrency = concurrency
+        self._heads = Heads(provider)
+
+    def __repr__(self) -> str:
+        return f"ArtifactStore({self.provider!r})"
+
+    async def aclose(self) -> None:
+        """Close the provider."""
+        await self.provider.aclose()
+
+    async def __aenter__(self) -> ArtifactStore:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def _check_writable(self) -> None:
+        caps = self.provider.capabilities
+        if not (caps.create_if_absent and caps.compare_and_swap) and not self.allow_unsafe_writes:
+            raise NotSupported(
+                f"{self.provider!r} cannot create-if-absent and compare-and-swap atomically, "
+                "so concurrent writers could lose versions; pass allow_unsafe_writes=True "
+                "if only one writer ever uses this store"
+            )
+
+    # -- writing ---------------------------------------------------------------
+
+    async def store_artifact(
+        self,
+        name: str,
+        content: str | bytes,
+        content_type: str = "text/plain",
+        metadata: dict[str, Any] | None = None,
+    ) -> StorageResult:
+        """Store a new version of ``name``.
+
+        Returns:
+            ``StorageResult(success=True, path=name, size=..., data={"version",
+            "sha256", "deduplicated"})``; on failure ``success=False`` with the
+            error's code in ``metadata["code"]`` (``"invalid_argument"`` for
+            content or metadata that cannot be stored).
+        """
+        try:
+            data, encoding, clean = prepare_content(content, content_type, metadata)
+        except (TypeError, ValueError) as exc:
+            return _failure(exc, name)
+        try:
+            version, deduplicated = await self._store(name, data, encoding, content_type, clean)
+        except StorageError as exc:
+            return _failure(exc, name)
+        return StorageResult(
+            success=True,
+            path=name,
+            size=version.size,
+            data={
+                "version": version.version,
+                "sha256": version.sha256,
+                "deduplicated": deduplicated,
+            },
+            metadata={"created_at": version.created.isoformat()},
+        )
+
+    async def _put_blob(self, sha256: str, data: bytes) -> bool:
+        """Store the blob once; ``True`` if it was already there."""
+        if len(data) > _CHECK_FIRST_LIMIT and await self.provider.exists(blob_key(sha256)):
+            return True  # a cheap check spares uploading large content again
+        try:
+            await self.provider.put(blob_key(sha256), data, mode="create")
+        except AlreadyExists:
+            return True
+        return False
+
+    async def _store(
+        self,
+        name: str,
+        data: bytes,
+        encoding: str | None,
+        content_type: str,
+        metadata: dict[str, Any],
+    ) -> tuple[ArtifactVersion, bool]:
+        self._check_writable()
+        validate_name(name)
+        if len(data) > _HASH_INLINE_LIMIT:
+            sha256 = await asyncio.to_thread(lambda: hashlib.sha256(data).hexdigest())
+        else:
+            sha256 = hashlib.sha256(data).hexdigest()
+        started = time.monotonic()
+        if len(data) > _CHECK_FIRST_LIMIT:  # overlap the upload with reading the head
+            deduplicated, (head, etag) = await asyncio.gather(
+                self._put_blob(sha256, data), self._heads.read(name)
+            )
+        else:  # small: two awaits cost less than two tasks
+            deduplicated = await self._put_blob(sha256, data)
+            head, etag = await self._heads.read(name)
+        number = max(head.allocated, head.floor) + 1
+        backoff = Backoff()
+        while True:
+            version = ArtifactVersion(
+                name, number, sha256, len(data), content_type, encoding, metadata, utcnow()
+            )
+            key = manifest_key(name, number)
+            backoff.start()
+            try:
+                await self.provider.put(key, dump_json(version.to_record()), mode="create")
+            except AlreadyExists:
+                number += 1
+                if backoff.attempts or number > head.allocated + 2:
+                    # Many writers are racing: spread out, then jump to the head's hint.
+                    await backoff.wait()
+                    head, etag = await self._heads.read(name)
+                    number = max(number, head.allocated + 1)
+                continue
+            if await self._heads.record(version, head, etag):
+                break
+            # Created from a stale head below a raised floor: withdraw it, go above.
+            await self.provider.delete(key)
+            head, etag = await self._heads.read(name)
+            number = max(head.allocated, head.floor) + 1
+        # A concurrent gc may have removed the blob before our manifest existed.
+        slow = time.monotonic() - started > self.gc_grace / 2
+        if (deduplicated or slow) and not await self.provider.exists(blob_key(sha256)):
+            await self.provider.put(blob_key(sha256), data)
+        return version, deduplicated
+
+    # -- reading ---------------------------------------------------------------
+
+    async def _resolve(self, name: str, version: str | None) -> tuple[View, ArtifactVersion]:
+        """The view of ``name`` and the version that ``version`` names.
+
+        Raises:
+            NotFound: no such artifact, version or alias.
+        """
+        validate_name(name)
+        if version is None or version == "latest":
+            view = await self._heads.view(name)  # probes past the head: exact
+            if view.latest is None:
+                raise NotFound(f"no artifact {name!r}", path=name)
+            return view, view.latest
+        number = parse_version(str(version))
+        view = View(*await self._heads.read(name))
+        if number is None:
+            if version not in view.head.aliases:
+                raise NotFound(f"artifact {name!r} has no alias {version!r}", path=name)
+            number = view.head.aliases[version]
+        if not view.head.is_live(number):
+            raise NotFound(f"artifact {name!r} has no version v{number}", path=name)
+        if view.latest is not None and view.latest.number == number:
+            return view, view.latest
+        try:
+            return view, await self._heads.manifest(name, number)
+        except NotFound:
+            raise NotFound(f"artifact {name!r} has no version v{number}", path=name) from None
+
+    async def _read_blob(self, version: ArtifactVersion) -> bytes:
+        key = blob_key(version.sha256)
+        try:
+            data = await self.provider.read(key)
+        except NotFound:
+            try:  # a running gc may have set it aside
+                data = await self.provider.read(trash_key(version.sha256))
+            except NotFound:
+                raise IntegrityError(
+                    f"the content of {version.name!r} {version.version} is missing ({key})",
+                    path=key,
+                ) from None
+        if len(data) != version.size or hashlib.sha256(data).hexdigest() != version.sha256:
+            raise IntegrityError(
+                f"the content of {version.name!r} {version.version} does not match "
+                f"its sha256 {version.sha256}",
+                path=key,
+            )
+        return data
+
+    async def get_version(self, name: str, version: str | None = None) -> ArtifactVersion:
+        """The manifest of a version (``None`` or ``"latest"``: the newest), without content.
+
+        Raises:
+            NotFound: no such artifact, version or alias.
+        """
+        return (await self._resolve(name, version))[1]
+
+    async def get_artifact_bytes(self, name: str, version: str | None = None) -> bytes:
+        """The content of a version, text or binary, checked against its sha256.
+
+        Raises:
+            NotFound: no such artifact, version or alias.
+            IntegrityError: the stored bytes do not match the recorded hash.
+        """
+        return await self._read_blob((await self._resolve(name, version))[1])
+
+    async def _read_text(self, found: ArtifactVersion) -> str:
+        if found.encoding is None:
+            raise NotSupported(
+                f"{found.name!r} {found.version} is binary ({found.content_type}); "
+                "read it with get_artifact_bytes",
+                path=found.name,
+            )
+        return (await self._read_blob(found)).decode(found.encoding)
+
+    async def get_artifact(self, name: str, version: str | None = None) -> str | None:
+        """The text of a version: ``version`` is ``"v3"``, an alias, or ``None`` for the latest.
+
+        Returns ``None`` if there is no such artifact, version or alias (as in vibex).
+
+        Raises:
+            NotSupported: the version is binary (use :meth:`get_artifact_bytes`).
+            IntegrityError: the stored bytes do not match the recorded hash.
+            InvalidPath: ``name`` is not a valid artifact name.
+        """
+        try:
+            found = (await self._resolve(name, version))[1]
+        except NotFound:
+            return None
+        return await self._read_text(found)
+
+    async def get_artifact_versions(self, name: str) -> list[str]:
+        """Every live version id of ``name``, oldest first (``[]`` if there is none)."""
+        validate_name(name)
+        head, _ = await self._heads.read(name)
+        numbers = []
+        async for meta in self.provider.iter(manifests_prefix(name)):
+            number = number_from_manifest_key(meta.path)
+            if number is not None and head.is_live(number):
+                numbers.append(number)
+        return [version_id(n) for n in sorted(numbers)]
+
+    async def list_artifacts(self, prefix: str = "") -> list[dict[str, Any]]:
+        """One dict per artifact whose name starts with ``prefix``, sorted by name.
+
+        Each has ``name``, ``version`` (the latest), ``versions`` (how many),
+        ``size``, ``content_type``, ``sha256``, ``text``, ``created_at``,
+        ``updated_at`` (ISO 8601), ``metadata`` (the latest's) and ``aliases``.
+        One small head is read per artifact; no manifest and no content.
+        """
+        folder, start = name_prefix(HEADS, prefix)
+        keys = []
+        async for meta in self.provider.iter(folder):
+            name = name_from_head_key(meta.path)
+            if name is not None and name.startswith(start):
+                keys.append(meta.path)
+
+        async def load(key: str) -> Head:
+            return Head.from_json(await self.provider.read(key), key)
+
+        heads = await map_limited(load, keys, self.concurrency)
+        entries = [listing_entry(h, h.latest) for h in heads if h.latest is not None]
+        return sorted(entries, key=lambda entry: str(entry["name"]))
+
+    async def get_aliases(self, name: str) -> dict[str, str]:
+        """Alias -> version id for ``name``, ``latest`` included.
+
+        Raises:
+            NotFound: no such artifact.
+        """
+        view, latest = await self._resolve(name, None)
+        aliases = {"latest": latest.version}
+        aliases.update((a, version_id(n)) for a, n in sorted(view.head.aliases.items()))
+        return aliases
+
+    async def diff(self, name: str, a: str, b: str, *, context: int = 3) -> str:
+        """A unified diff from version ``a`` to version ``b`` (ids or aliases) of a text artifact.
+
+        Raises:
+            NotFound: no such artifact, version or alias.
+            NotSupported: one of the versions is binary.
+        """
+        old, new = await asyncio.gather(self._resolve(name, a), self._resolve(name, b))
+        old_text, new_text = await asyncio.gather(self._read_text(old[1]), self._read_text(new[1]))
+        lines = difflib.unified_diff(
+            old_text.splitlines(keepends=True),
+            new_text.splitlines(keepends=True),
+            fromfile=f"{name}@{old[1].version}",
+            tofile=f"{name}@{new[1].version}",
+            n=context,
+        )
+        return "".join(
+            line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
+            for line in lines
+        )
+
+    # -- aliases, deletion, retention --------------------------------------------
+
+    async def set_alias(self, name: str, alias: str, version: str) -> str:
+        """Point ``alias`` at ``version`` (an id, another alias or ``latest``); returns its id.
+
+        Raises:
+            InvalidPath: ``alias`` is not a valid alias name.
+            NotFound: no such artifact or version.
+            NotSupported: the provider cannot compare-and-swap.
+        """
+        check_alias(alias)
+        self._check_writable()
+
+        async def change(view: View) -> Head:
+            number = view.number_of(version)
+            return replace(view.head, aliases={**view.head.aliases, alias: number})
+
+        _, updated = await self._heads.update(validate_name(name), change)
+        assert updated is not None
+        return version_id(updated.aliases[alias])
+
+    async def remove_alias(self, name: str, alias: str) -> None:
+        """Remove ``alias`` from ``name``.
+
+        Raises:
+            NotFound: ``name`` has no such alias.
+        """
+        self._check_writable()
+
+        async def change(view: View) -> Head:
+            if alias not in view.head.aliases:
+                raise NotFound(f"artifact {name!r} has no alias {alias!r}", path=name)
+            aliases = {a: n for a, n in view.head.aliases.items() if a != alias}
+            return replace(view.head, aliases=aliases)
+
+        await self._heads.update(validate_name(name), change)
+
+    async def _delete(
+        self, name: str, select: Callable[[View, list[int]], list[int]]
+    ) -> list[str]:
+        """Delete the live numbers ``select`` picks (one compare-and-swap), then compact."""
+        self._check_writable()
+        validate_name(name)
+
+        async def change(view: View) -> Head:
+            live = view.live_numbers()
+            targets = set(select(view, live))
+            remaining = [n for n in live if n not in targets]
+            deleted = set(view.head.deleted) | targets
+            floor = view.head.floor
+            while floor + 1 in deleted:
+                floor += 1
+                deleted.discard(floor)
+            return Head(
+                name=name,
+                allocated=view.top,
+                floor=floor,
+                deleted=frozenset(deleted),
+                created=view.head.created or (view.above[0].created if view.above else None),
+                latest=await self._heads.newest(view, remaining),
+                aliases={a: n for a, n in view.head.aliases.items() if n not in targets},
+            )
+
+        before, after = await self._heads.update(name, change)
+        assert after is not None
+        # Manifests at or below the new floor are void: remove them (gc sweeps leftovers).
+        void = [manifest_key(name, n) for n in range(before.head.floor + 1, after.floor + 1)]
+        await map_limited(self.provider.delete, void, self.concurrency)
+        gone = set(before.live_numbers()) - set(View(after, None).live_numbers())
+        return [version_id(n) for n in sorted(gone)]
+
+    async def delete_artifact(self, name: str, version: str | None = None) -> StorageResult:
+        """Delete one version (``"v3"`` or an alias) or, without ``version``, every version.
+
+        The latest moves back to the newest remaining version; aliases of deleted
+        versions are removed; deleted numbers are never used again.
+
+        Returns:
+            ``StorageResult(success=True, path=name, data={"deleted": [...]})``, or
+            ``success=False`` with ``metadata["code"]`` (``"not_found"``, ...).
+        """
+
+        def select(view: View, live: list[int]) -> list[int]:
+            if not live:
+                raise NotFound(f"no artifact {name!r}", path=name)
+            return live if version is None else [view.number_of(version)]
+
+        try:
+            deleted = await self._delete(name, select)
+        except StorageError as exc:
+            return _failure(exc, name)
+        return StorageResult(success=True, path=name, data={"deleted": deleted})
+
+    async def keep_last(self, name: str, count: int) -> list[str]:
+        """Retention: delete all but the newest ``count`` versions; returns the deleted ids.
+
+        Raises:
+            ValueError: ``count`` < 1 (use ``delete_artifact`` to delete everything).
+            NotFound: no such artifact.
+        """
+        if count < 1:
+            raise ValueError("keep_last needs count >= 1")
+
+        def select(view: View, live: list[int]) -> list[int]:
+            if not live:
+                raise NotFound(f"no artifact {name!r}", path=name)
+            return live[:-count]
+
+        return await self._delete(name, select)
+
+    async def gc(self) -> gc_module.GCReport:
+        """Remove blobs no live version references, and void manifests; see ``gc.py``.
+
+        Blobs younger than ``gc_grace`` stay. Run it from any one process at a
+        time (a lease object enforces this); stores may run concurrently.
+
+        Raises:
+            AlreadyExists: another gc holds the lease.
+        """
+        self._check_writable()
+        return await gc_module.collect(self._heads, self.gc_grace, self.concurrency)
+

@@ -1,0 +1,194 @@
+"""Plain local files: the other end of ``put``, ``get`` and ``cp`` for paths without a scheme.
+
+A path such as ``./photos`` on the command line means the user's own files,
+not a storeroom store: :class:`LocalFiles` reads and writes them as ``cp``
+would, leaving no storeroom bookkeeping (lock files, reserved names) behind.
+It offers the part of the provider surface that copies use (``head``,
+``is_dir``, ``iter``, ``get``, ``stream``, ``put``, ``write_stream``), so the
+copy engine treats both ends alike. Writes are atomic: a temp file beside the
+target, then ``os.replace``. Keys are ``/``-separated paths under ``root``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import os
+import secrets
+import stat
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
+
+from .. import paths
+from ..errors import NotFound, NotSupported
+from ..providers.base import DEFAULT_CHUNK_SIZE, Capabilities, GetResult, ObjectMeta
+from ..providers.posix import object_meta, os_error, write_all
+
+__all__ = ["LocalFiles"]
+
+#: Reads and writes up to this size run on the event loop; larger ones in a thread.
+INLINE_LIMIT = 256 * 1024
+_TEMP_PREFIX = ".storeroom-tmp-"
+_TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+
+
+class LocalFiles:
+    """The files under a local folder, addressed by ``/``-separated relative keys.
+
+    Args:
+        root: the folder; it need not exist until something is written.
+    """
+
+    capabilities = Capabilities(metadata=False)
+
+    def __init__(self, root: str) -> None:
+        self.root = os.path.abspath(root)
+        self._token = f"{os.getpid():x}-{secrets.token_hex(3)}"
+        self._serial = itertools.count()
+
+    def __repr__(self) -> str:
+        return f"LocalFiles({self.root!r})"
+
+    def path(self, key: str) -> str:
+        """The file system path of ``key`` (``""`` is the root itself)."""
+        return os.path.join(self.root, *key.split("/")) if key else self.root
+
+    async def head(self, key: str) -> ObjectMeta:
+        """The file's size and times. Raises ``NotFound`` for a missing file or a folder."""
+        try:
+            st = os.stat(self.path(key))
+        except OSError as exc:
+            raise os_error(exc, self.path(key)) from exc
+        if not stat.S_ISREG(st.st_mode):
+            raise NotFound(f"{self.path(key)!r} is not a file", path=key)
+        return object_meta(key, st)
+
+    async def is_dir(self, key: str) -> bool:
+        """Whether ``key`` is a folder."""
+        return os.path.isdir(self.path(key))
+
+    async def iter(self, prefix: str = "") -> AsyncIterator[ObjectMeta]:
+        """Every file under the folder ``prefix``, folder by folder, names sorted.
+
+        Symbolic links to files are followed; links to folders are not.
+        """
+        top = self.path(prefix)
+        if not os.path.isdir(top):
+            return
+        stack = [prefix]
+        while stack:
+            folder = stack.pop()
+            try:
+                with os.scandir(self.path(folder)) as scan:
+                    entries = sorted(scan, key=lambda entry: entry.name, reverse=True)
+            except OSError as exc:
+                raise os_error(exc, self.path(folder)) from exc
+            files: list[ObjectMeta] = []
+            for entry in entries:
+                key = f"{folder}/{entry.name}" if folder else entry.name
+                if entry.name.startswith(_TEMP_PREFIX):
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(key)
+                elif entry.is_file():
+                    with contextlib.suppress(FileNotFoundError):
+                        files.append(object_meta(key, entry.stat()))
+            for meta in reversed(files):
+                yield meta
+
+    async def get(self, key: str) -> GetResult:
+        """The whole file and its metadata (one open, one ``fstat``)."""
+        try:
+            with open(self.path(key), "rb") as handle:
+                st = os.fstat(handle.fileno())
+                if not stat.S_ISREG(st.st_mode):
+                    raise NotFound(f"{self.path(key)!r} is not a file", path=key)
+                if st.st_size <= INLINE_LIMIT:
+                    data = handle.read()
+                else:
+                    data = await asyncio.to_thread(handle.read)
+        except OSError as exc:
+            raise os_error(exc, self.path(key)) from exc
+        return GetResult(data=data, meta=object_meta(key, st))
+
+    async def stream(self, key: str, chunk_size: int = DEFAULT_CHUNK_SIZE) -> AsyncIterator[bytes]:
+        """The file in chunks of at most ``chunk_size`` bytes."""
+        try:
+            handle = open(self.path(key), "rb")  # noqa: SIM115 (closed below)
+        except OSError as exc:
+            raise os_error(exc, self.path(key)) from exc
+        try:
+            while True:
+                try:
+                    chunk = await asyncio.to_thread(handle.read, chunk_size)
+                except OSError as exc:
+                    raise os_error(exc, self.path(key)) from exc
+                if not chunk:
+                    return
+                yield chunk
+        finally:
+            handle.close()
+
+    async def put(
+        self,
+        key: str,
+        data: bytes,
+        *,
+        content_type: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> ObjectMeta:
+        """Replace the file at ``key`` with ``data``, atomically; folders are made as needed."""
+        return await self.write_stream(key, [data], content_type=content_type, metadata=metadata)
+
+    async def write_stream(
+        self,
+        key: str,
+        chunks: AsyncIterable[bytes] | Iterable[bytes],
+        *,
+        content_type: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> ObjectMeta:
+        """Write the concatenated ``chunks`` to a temp file, then move it over ``key``.
+
+        A local file's content type is its extension's; ``content_type`` is not kept.
+        """
+        if metadata:
+            raise NotSupported("local files do not keep user metadata", path=key)
+        target = self.path(paths.validate_key(key))
+        folder = os.path.dirname(target)
+        temp = os.path.join(folder, f"{_TEMP_PREFIX}{self._token}-{next(self._serial)}")
+        try:
+            try:
+                fd = os.open(temp, _TEMP_FLAGS, 0o666)
+            except FileNotFoundError:  # the first file of its folder
+                os.makedirs(folder, exist_ok=True)
+                fd = os.open(temp, _TEMP_FLAGS, 0o666)
+            try:
+                try:
+                    if isinstance(chunks, AsyncIterable):
+                        async for chunk in chunks:
+                            await _write(fd, chunk)
+                    else:
+                        for chunk in chunks:
+                            await _write(fd, chunk)
+                    st = os.fstat(fd)
+                finally:
+                    os.close(fd)
+                os.replace(temp, target)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(temp)
+                raise
+        except OSError as exc:
+            raise os_error(exc, target, writing=True) from exc
+        return object_meta(key, st)
+
+    async def aclose(self) -> None:
+        """Nothing to release: every file is closed after each operation."""
+
+
+async def _write(fd: int, chunk: bytes) -> None:
+    if len(chunk) <= INLINE_LIMIT:
+        write_all(fd, chunk)
+    else:
+        await asyncio.to_thread(write_all, fd, chunk)
