@@ -15,6 +15,7 @@ from urllib.parse import unquote
 
 import pytest
 from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from storeroom import InvalidPath, paths
 from tests.conformance.support import BAD_KEYS, any_keys, hostile_keys, valid_keys
@@ -87,7 +88,7 @@ def test_bad_keys_are_a_clear_invalid_path(key: str) -> None:
 @pytest.mark.parametrize("key", [None, b"a", 1])
 def test_a_key_is_a_str(key: object) -> None:
     with pytest.raises(InvalidPath, match="a key is a str"):
-        paths.validate_key(key)
+        paths.validate_key(key)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -190,3 +191,19 @@ def test_fuzz_accepted_keys_are_safe_and_compose(key: str) -> None:
 def test_fuzz_a_hostile_construct_is_always_refused(key: str) -> None:
     with pytest.raises(InvalidPath):
         paths.validate_key(key)
+
+
+@given(
+    st.text(alphabet=st.sampled_from("aZ09._-~ %:/\\$&'CONULPTsr"), max_size=40)
+    | any_keys()
+    | hostile_keys()
+)
+@settings(max_examples=3000, deadline=None)
+def test_fuzz_the_fast_path_accepts_only_what_the_rules_accept(key: str) -> None:
+    fast = len(key) <= paths.MAX_KEY_BYTES and paths._FAST.fullmatch(key) is not None
+    try:
+        paths._validate_by_rules(key)
+        by_rules = True
+    except InvalidPath:
+        by_rules = False
+    assert by_rules or not fast, key
