@@ -26,6 +26,7 @@ from functools import lru_cache
 from .errors import InvalidPath
 
 __all__ = [
+    "FOLDER_MARKER",
     "MAX_KEY_BYTES",
     "MAX_SEGMENT_BYTES",
     "RESERVED_PREFIX",
@@ -40,6 +41,9 @@ MAX_KEY_BYTES = 1024
 MAX_SEGMENT_BYTES = 255
 #: Segments starting with this are storeroom's own (temp files, locks, markers).
 RESERVED_PREFIX = ".sr-"
+#: The name of the empty object that marks a folder made by ``makedirs`` on
+#: backends without real folders (object stores, memory); hidden from listings.
+FOLDER_MARKER = RESERVED_PREFIX + "dir"
 
 _DEVICE_NAMES = frozenset(
     ["CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"]

@@ -47,9 +47,10 @@ _WHY = {
 def require(provider: Provider, capability: str) -> None:
     """Skip the test unless ``provider`` declares ``capability``, saying why."""
     if not getattr(provider.capabilities, capability):
+        notes = provider.capabilities.notes
         pytest.skip(
-            f"{type(provider).__name__} declares capabilities.{capability}=False; "
-            f"this test needs it: {_WHY[capability]}"
+            f"{type(provider).__name__} declares capabilities.{capability}=False"
+            f"{f' ({notes})' if notes else ''}; this test needs it: {_WHY[capability]}"
         )
 
 

@@ -125,6 +125,8 @@ class Capabilities:
         empty_folders: ``makedirs`` makes a folder that exists while empty.
         metadata: user metadata and the content type are stored with objects.
         multipart: ``write_stream`` uploads in parts, never the whole in memory.
+        notes: why a capability is missing, in words for a person
+            (e.g. "the GCS emulator ignores preconditions").
     """
 
     create_if_absent: bool = True
@@ -133,6 +135,7 @@ class Capabilities:
     empty_folders: bool = False
     metadata: bool = True
     multipart: bool = False
+    notes: str = ""
 
 
 def check_range(start: int, end: int | None) -> None:

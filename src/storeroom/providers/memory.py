@@ -175,6 +175,6 @@ class MemoryProvider(Provider):
     async def makedirs(self, path: str) -> None:
         key = paths.validate_key(path)
         while key:
-            # A folder is recorded as "a/b/" plus a dummy child so list_dir sees it.
-            self._folders.add(key + "/" + paths.RESERVED_PREFIX + "dir")
+            # A folder is recorded by its marker, a child that list_dir sees as a folder.
+            self._folders.add(f"{key}/{paths.FOLDER_MARKER}")
             key = paths.parent(key).rstrip("/")

@@ -13,17 +13,19 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import fcntl
 import mimetypes
 import os
 import stat
+import sys
 import threading
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
-from functools import lru_cache
+from functools import cache, lru_cache
 
 from .. import paths
 from ..errors import (
@@ -136,6 +138,54 @@ def pread_range(fd: int, start: int, stop: int) -> bytes:
     return b"".join(chunks)
 
 
+class _OpenHow(ctypes.Structure):
+    _fields_ = (
+        ("flags", ctypes.c_uint64),
+        ("mode", ctypes.c_uint64),
+        ("resolve", ctypes.c_uint64),
+    )
+
+
+_SYS_OPENAT2 = 437  # the same number on every Linux architecture
+_RESOLVE_NO_MAGICLINKS = 0x02
+_RESOLVE_NO_SYMLINKS = 0x04
+_RESOLVE_BENEATH = 0x08
+
+#: ``openat2(dir_fd, path, flags)``: opens ``path`` below ``dir_fd`` in one system call,
+#: refusing symlinks (ELOOP) and ``..`` escapes (EXDEV) in the kernel.
+OpenAt2 = Callable[[int, str, int], int]
+
+
+@cache
+def openat2() -> OpenAt2 | None:
+    """Linux's ``openat2(2)`` if this kernel has it (5.6+), else None (walk instead)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        syscall = ctypes.CDLL(None, use_errno=True).syscall
+    except (OSError, AttributeError):
+        return None
+    syscall.restype = ctypes.c_long
+    syscall.argtypes = (ctypes.c_long, ctypes.c_int, ctypes.c_char_p, ctypes.c_void_p)
+    resolve = _RESOLVE_BENEATH | _RESOLVE_NO_SYMLINKS | _RESOLVE_NO_MAGICLINKS
+    hows = {flags: _OpenHow(flags, 0, resolve) for flags in (DIR_FLAGS, READ_FLAGS)}
+    size = ctypes.sizeof(_OpenHow)
+
+    def call(dir_fd: int, path: str, flags: int) -> int:
+        how = hows[flags]
+        fd: int = syscall(_SYS_OPENAT2, dir_fd, os.fsencode(path), ctypes.byref(how), size)
+        if fd < 0:
+            code = ctypes.get_errno()
+            raise OSError(errno.ELOOP if code == errno.EXDEV else code, os.strerror(code), path)
+        return fd
+
+    try:
+        os.close(call(os.open("/", DIR_FLAGS), ".", DIR_FLAGS))
+    except OSError:  # ENOSYS, or refused by a sandbox: walk instead
+        return None
+    return call
+
+
 class RootDir:
     """A folder opened once; keys under it are opened without following links.
 
@@ -147,6 +197,7 @@ class RootDir:
         os.makedirs(path, exist_ok=True)
         self.path = path
         self.fd = os.open(path, DIR_FLAGS)
+        self._openat2 = openat2()
 
     def open_parent(self, key: str, create: bool) -> tuple[int, str]:
         """Open the folder holding ``key``; return ``(fd, name)``. Release the fd after.
@@ -158,6 +209,14 @@ class RootDir:
         head, _, name = key.rpartition("/")
         if not head:
             return self.fd, name
+        if self._openat2 is not None:
+            try:
+                return self._openat2(self.fd, head, DIR_FLAGS), name
+            except FileNotFoundError:
+                if not create:
+                    raise
+            except OSError:
+                pass  # the walk below tells a link from a file in the way
         fd = self.fd
         try:
             for segment in head.split("/"):
@@ -187,11 +246,18 @@ class RootDir:
 
     def open_file(self, key: str) -> tuple[int, os.stat_result]:
         """Open the regular file ``key`` for reading; ``ENOENT`` if it is not one."""
-        fd_dir, name = self.open_parent(key, create=False)
         try:
-            fd = os.open(name, READ_FLAGS, dir_fd=fd_dir)
-        finally:
-            self.release(fd_dir)
+            if self._openat2 is None:
+                raise OSError(errno.ENOSYS, "no openat2")
+            fd = self._openat2(self.fd, key, READ_FLAGS)
+        except FileNotFoundError:
+            raise
+        except OSError:  # the walk tells a link from a file in the way
+            fd_dir, name = self.open_parent(key, create=False)
+            try:
+                fd = os.open(name, READ_FLAGS, dir_fd=fd_dir)
+            finally:
+                self.release(fd_dir)
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             os.close(fd)

@@ -1,0 +1,174 @@
+"""AzureProvider: Azure Blob Storage (and Azurite) on obstore.
+
+URL: ``az://container/optional/prefix?option=value`` (``azure://`` too); every
+key lives under the prefix and listings are relative to it. What is not given
+as an option is read from the environment as Azure's own tools read it, in
+this order: ``AZURE_STORAGE_CONNECTION_STRING``; the Azure CLI's
+``AZURE_STORAGE_ACCOUNT``, ``AZURE_STORAGE_KEY`` and ``AZURE_STORAGE_SAS_TOKEN``;
+then obstore's chain (``AZURE_STORAGE_ACCOUNT_NAME``, ``AZURE_CLIENT_ID`` /
+``AZURE_CLIENT_SECRET`` / ``AZURE_TENANT_ID``, workload identity, managed identity).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+from urllib.parse import parse_qsl
+
+from obstore.store import AzureStore
+
+from ..errors import ConfigurationError
+from ..urls import option_bool
+from .objectconfig import (
+    TransportOptions,
+    given,
+    parse_bucket_url,
+)
+from .objectstore import ObjectStoreProvider
+
+__all__ = ["AzureConfig", "AzureProvider", "parse_connection_string"]
+
+_OWN_OPTIONS = frozenset(
+    {"account_name", "account_key", "sas_token", "endpoint", "connection_string", "use_emulator"}
+)
+# Connection-string fields -> AzureConfig fields.
+_CONNECTION_FIELDS = {
+    "AccountName": "account_name",
+    "AccountKey": "account_key",
+    "SharedAccessSignature": "sas_token",
+    "BlobEndpoint": "endpoint",
+}
+# The Azure CLI's environment variables -> AzureConfig fields.
+_CLI_ENVIRONMENT = {
+    "AZURE_STORAGE_ACCOUNT": "account_name",
+    "AZURE_STORAGE_KEY": "account_key",
+    "AZURE_STORAGE_SAS_TOKEN": "sas_token",
+    "AZURE_STORAGE_SAS_KEY": "sas_token",  # obstore's name, read here so it is scrubbed too
+}
+
+
+def parse_connection_string(text: str) -> dict[str, str]:
+    """The config fields of an Azure storage connection string (``Name=value;...``).
+
+    Raises:
+        ConfigurationError: a part is not ``Name=value`` (the text is not shown).
+    """
+    found: dict[str, str] = {}
+    for part in filter(None, (p.strip() for p in text.split(";"))):
+        name, sep, value = part.partition("=")
+        if not sep:
+            raise ConfigurationError("malformed Azure connection string (expected Name=value;...)")
+        if name == "UseDevelopmentStorage" and option_bool(name, value):
+            found["use_emulator"] = "true"
+        elif name in _CONNECTION_FIELDS:
+            found[_CONNECTION_FIELDS[name]] = value
+    return found
+
+
+def _from_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    found = parse_connection_string(environ.get("AZURE_STORAGE_CONNECTION_STRING", ""))
+    for variable, name in _CLI_ENVIRONMENT.items():
+        if environ.get(variable):
+            found.setdefault(name, environ[variable])
+    return found
+
+
+@dataclass(frozen=True)
+class AzureConfig:
+    """Where and how to reach one Blob container; secrets are left out of ``repr``.
+
+    Attributes:
+        container: the container name.
+        prefix: a folder in the container that scopes every key.
+        account_name: the storage account.
+        account_key: the account's shared key.
+        sas_token: a shared access signature (``sv=...&sig=...``).
+        endpoint: the blob service URL (``https://<account>.blob.core.windows.net``
+            by default; for Azurite ``http://127.0.0.1:10000/devstoreaccount1``).
+        use_emulator: use Azurite's well-known account on ``127.0.0.1:10000``.
+        transport: HTTP, retry and multipart settings.
+    """
+
+    container: str
+    prefix: str = ""
+    account_name: str | None = None
+    account_key: str | None = field(default=None, repr=False)
+    sas_token: str | None = field(default=None, repr=False)
+    endpoint: str | None = None
+    use_emulator: bool = False
+    transport: TransportOptions = field(default_factory=TransportOptions)
+
+    @classmethod
+    def from_url(
+        cls, url: str, environ: Mapping[str, str] | None = None, **options: Any
+    ) -> AzureConfig:
+        """Parse ``az://container/prefix`` and its options (query parameters or keywords).
+
+        Args:
+            url: the container URL.
+            environ: where to read credentials not given (default ``os.environ``).
+            **options: options that win over the URL's query parameters.
+
+        Raises:
+            ConfigurationError: a malformed URL, or an unknown or invalid option.
+        """
+        container, prefix, merged = parse_bucket_url(url, options, _OWN_OPTIONS)
+        transport = TransportOptions.pop_from(merged)
+        values = _from_environment(os.environ if environ is None else environ)
+        values.update(parse_connection_string(str(merged.pop("connection_string", ""))))
+        values.update({name: str(value) for name, value in merged.items()})
+        use_emulator = option_bool("use_emulator", values.pop("use_emulator", False))
+        return cls(
+            container=container,
+            prefix=prefix,
+            use_emulator=use_emulator,
+            transport=transport,
+            **values,
+        )
+
+    @property
+    def url(self) -> str:
+        """The container and prefix as a URL, without secrets."""
+        return f"az://{self.container}/{self.prefix}"
+
+    def secrets(self) -> tuple[str, ...]:
+        """The credential values given (and a SAS token's parts), to keep out of any text."""
+        found = [self.account_key or "", self.sas_token or ""]
+        if self.sas_token:
+            found += [value for _, value in parse_qsl(self.sas_token.lstrip("?")) if len(value) > 8]
+        return tuple(s for s in found if s)
+
+
+class AzureProvider(ObjectStoreProvider):
+    """Objects in an Azure Blob Storage container (or Azurite).
+
+    Args:
+        config: the container, prefix, account, credentials and transport settings.
+    """
+
+    def __init__(self, config: AzureConfig) -> None:
+        settings = given(
+            account_name=config.account_name,
+            account_key=config.account_key,
+            sas_key=config.sas_token.lstrip("?") if config.sas_token else None,
+            endpoint=config.endpoint,
+            use_emulator=config.use_emulator or None,
+        )
+        super().__init__(
+            partial(AzureStore, config.container, **settings),
+            url=config.url,
+            prefix=config.prefix,
+            endpoint=config.endpoint,
+            secrets=config.secrets(),
+            conditional=True,
+            transport=config.transport,
+        )
+        self.config = config
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> AzureProvider:
+        """``az://container/prefix?account_name=...``: see :class:`AzureConfig` for options."""
+        return cls(AzureConfig.from_url(url, **options))
