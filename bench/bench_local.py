@@ -25,9 +25,9 @@ import obstore
 from obstore.store import LocalStore
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _harness import Case, gather_limited, print_table, run_case  # noqa: E402
+from _harness import Case, gather_limited, print_table, run_case
 
-from storeroom.providers.local import LocalProvider  # noqa: E402
+from storeroom.providers.local import LocalProvider
 
 PAYLOAD = os.urandom(4096)
 

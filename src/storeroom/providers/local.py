@@ -238,22 +238,41 @@ class LocalProvider(Provider):
 
     # -- writes ---------------------------------------------------------------
 
-    def _new_temp(self, fd_dir: int) -> tuple[str, int]:
-        temp = f"{TEMP_PREFIX}{os.getpid():x}-{self._temp_token}-{next(self._temp_count):x}"
-        return temp, os.open(temp, TEMP_FLAGS, 0o666, dir_fd=fd_dir)
+    @contextlib.contextmanager
+    def _temp(self, fd_dir: int) -> Iterator[tuple[str, int]]:
+        """A new temp file in the folder ``fd_dir``, as ``(name, fd)``.
 
-    def _finish_temp(self, fd: int) -> os.stat_result:
-        """Stamp a fresh mtime (so a fresh etag) on a written temp file; fsync if durable."""
-        stamp = self._stamp()
-        os.utime(fd, ns=(stamp, stamp))
-        if self.durable:
-            os.fsync(fd)
-        return os.fstat(fd)
+        The block writes it, seals it (:meth:`_seal` closes the fd) and commits it;
+        if anything in the block fails, the temp file is removed.
+        """
+        temp = f"{TEMP_PREFIX}{os.getpid():x}-{self._temp_token}-{next(self._temp_count):x}"
+        fd = os.open(temp, TEMP_FLAGS, 0o666, dir_fd=fd_dir)
+        try:
+            yield temp, fd
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temp, dir_fd=fd_dir)
+            raise
+
+    def _seal(self, fd: int) -> os.stat_result:
+        """Stamp a fresh mtime (so a fresh etag) on a written temp file, fsync if
+        durable, and close it (also when that fails); return its stat."""
+        try:
+            stamp = self._stamp()
+            os.utime(fd, ns=(stamp, stamp))
+            if self.durable:
+                os.fsync(fd)
+            return os.fstat(fd)
+        finally:
+            os.close(fd)
 
     def _commit(
         self, key: str, fd_dir: int, temp: str, name: str, mode: PutMode, st: os.stat_result
     ) -> ObjectMeta:
-        """Move the finished temp file ``temp`` (stat ``st``) to ``name`` as ``mode`` says."""
+        """Move the sealed temp file ``temp`` (stat ``st``) to ``name`` as ``mode`` says.
+
+        Called inside :meth:`_temp`, which removes the temp file if this fails.
+        """
         if mode == "create":
             try:
                 os.link(temp, name, src_dir_fd=fd_dir, dst_dir_fd=fd_dir, follow_symlinks=False)
@@ -267,12 +286,10 @@ class LocalProvider(Provider):
                     except FileNotFoundError:
                         current = None
                     if current != mode.etag:
-                        os.unlink(temp, dir_fd=fd_dir)
                         raise PreconditionFailed(
                             f"etag of {key!r} is not {mode.etag!r}", path=key
                         )
                 elif mode != "overwrite":
-                    os.unlink(temp, dir_fd=fd_dir)
                     raise ValueError(f"unknown put mode {mode!r}")
                 os.replace(temp, name, src_dir_fd=fd_dir, dst_dir_fd=fd_dir)
         if self.durable:
@@ -282,18 +299,13 @@ class LocalProvider(Provider):
     def _put_sync(self, key: str, data: bytes, mode: PutMode) -> ObjectMeta:
         fd_dir, name = self._dir.open_parent(key, create=True)
         try:
-            temp, fd = self._new_temp(fd_dir)
-            try:
+            with self._temp(fd_dir) as (temp, fd):
                 try:
                     write_all(fd, data)
-                    st = self._finish_temp(fd)
-                finally:
+                except BaseException:
                     os.close(fd)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(temp, dir_fd=fd_dir)
-                raise
-            return self._commit(key, fd_dir, temp, name, mode, st)
+                    raise
+                return self._commit(key, fd_dir, temp, name, mode, self._seal(fd))
         finally:
             self._dir.release(fd_dir)
 
@@ -338,8 +350,7 @@ class LocalProvider(Provider):
         except OSError as exc:
             raise os_error(exc, path, writing=True) from exc
         try:
-            temp, fd = self._new_temp(fd_dir)
-            try:
+            with self._temp(fd_dir) as (temp, fd):
                 try:
                     if isinstance(chunks, AsyncIterable):
                         async for chunk in chunks:
@@ -347,14 +358,11 @@ class LocalProvider(Provider):
                     else:
                         for chunk in chunks:
                             await self._run(len(chunk) <= self.inline_limit, write_all, fd, chunk)
-                    st = await self._run(not self.durable, self._finish_temp, fd)
-                finally:
+                except BaseException:
                     os.close(fd)
+                    raise
+                st = await self._run(not self.durable, self._seal, fd)
                 return self._commit(key, fd_dir, temp, name, "overwrite", st)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(temp, dir_fd=fd_dir)
-                raise
         except OSError as exc:
             raise os_error(exc, path, writing=True) from exc
         finally:
@@ -386,20 +394,15 @@ class LocalProvider(Provider):
         try:
             fd_dir, name = self._dir.open_parent(dst, create=True)
             try:
-                temp, fd_out = self._new_temp(fd_dir)
-                try:
+                with self._temp(fd_dir) as (temp, fd_out):
                     try:
                         while os.copy_file_range(fd_in, fd_out, DEFAULT_CHUNK_SIZE * 16):
                             pass
-                        st = self._finish_temp(fd_out)
-                    finally:
+                    except BaseException:
                         os.close(fd_out)
-                except BaseException:
-                    with contextlib.suppress(OSError):
-                        os.unlink(temp, dir_fd=fd_dir)
-                    raise
-                mode: PutMode = "overwrite" if overwrite else "create"
-                self._commit(dst, fd_dir, temp, name, mode, st)
+                        raise
+                    mode: PutMode = "overwrite" if overwrite else "create"
+                    self._commit(dst, fd_dir, temp, name, mode, self._seal(fd_out))
             finally:
                 self._dir.release(fd_dir)
         finally:
