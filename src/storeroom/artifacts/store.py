@@ -24,12 +24,12 @@ import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from types import TracebackType
 from typing import Any
 
 from ..errors import AlreadyExists, IntegrityError, NotFound, NotSupported, StorageError
 from ..interfaces import ArtifactStorage, StorageResult
 from ..providers.base import Provider
+from ..resource import AsyncResource
 from . import gc as gc_module
 from .heads import Backoff, Heads, View, map_limited
 from .records import (
@@ -71,7 +71,7 @@ def _failure(exc: StorageError | ValueError | TypeError, name: object) -> Storag
     )
 
 
-class ArtifactStore(ArtifactStorage):
+class ArtifactStore(ArtifactStorage, AsyncResource):
     """Versioned artifacts on any provider, safe with many writers on many machines.
 
     Versions are ``"v1"``, ``"v2"``, ...; ``version`` arguments also take ``"3"``,
@@ -115,16 +115,6 @@ class ArtifactStore(ArtifactStorage):
         """Close the provider."""
         await self.provider.aclose()
 
-    async def __aenter__(self) -> ArtifactStore:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     def _check_writable(self) -> None:
         caps = self.provider.capabilities

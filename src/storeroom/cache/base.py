@@ -23,10 +23,10 @@ import enum
 from abc import abstractmethod
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Any, ClassVar, Final, TypeVar
+from typing import Any, ClassVar, Final
 
 from ..interfaces import CacheBackend
+from ..resource import AsyncResource
 
 __all__ = [
     "DEFAULT_TTL",
@@ -38,7 +38,6 @@ __all__ = [
     "ttl_seconds",
 ]
 
-_C = TypeVar("_C", bound="Cache")
 
 #: The ``ttl`` of the seed's ``set``: five minutes.
 DEFAULT_TTL: Final = 300
@@ -106,7 +105,7 @@ def item_pairs(items: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> Iterable
     return items.items() if isinstance(items, Mapping) else items
 
 
-class Cache(CacheBackend):
+class Cache(CacheBackend, AsyncResource):
     """Base of storeroom's caches: the seed's ``CacheBackend`` and the extras.
 
     Subclasses implement ``get``, ``set``, ``delete`` and ``clear``, and count
@@ -183,13 +182,3 @@ class Cache(CacheBackend):
     async def aclose(self) -> None:
         """Release connections held by the cache (none by default)."""
 
-    async def __aenter__(self: _C) -> _C:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()

@@ -32,12 +32,12 @@ from abc import abstractmethod
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from types import TracebackType
-from typing import Literal, TypeVar, Union
+from typing import Literal, Union
 
 from .. import paths
 from ..errors import NotFound
 from ..interfaces import StorageProvider
+from ..resource import AsyncResource
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
@@ -51,7 +51,6 @@ __all__ = [
     "check_range",
 ]
 
-_P = TypeVar("_P", bound="Provider")
 
 #: Chunk size of ``stream`` when none is given: 1 MiB.
 DEFAULT_CHUNK_SIZE = 1024 * 1024
@@ -144,7 +143,7 @@ def check_range(start: int, end: int | None) -> None:
         raise ValueError(f"invalid byte range [{start}, {end})")
 
 
-class Provider(StorageProvider):
+class Provider(StorageProvider, AsyncResource):
     """Bytes by key: the seed's ``StorageProvider`` and storeroom's richer surface."""
 
     #: What this backend can do. Backends override it.
@@ -303,13 +302,3 @@ class Provider(StorageProvider):
     async def aclose(self) -> None:
         """Release connections and files held by the provider."""
 
-    async def __aenter__(self: _P) -> _P:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
