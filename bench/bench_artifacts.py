@@ -4,8 +4,11 @@ On local disk (``LocalProvider``), one folder per contender and run:
 
 - store 1 KiB: ``provider.put`` of a fresh key vs ``store_artifact`` (new
   content, 100 artifacts receiving versions round-robin). Target: >= 0.3x.
-- provider ops 1 KiB: what a store is made of (two creates, a read and a
-  compare-and-swap of the head), each next to a plain put.
+  1 KiB is inline (in the manifest, no blob) and the store knows each head, so
+  a store is one create (the manifest) and one compare-and-swap (the head).
+- provider ops 1 KiB: what a store is made of, each next to a plain put: a
+  create, a compare-and-swap with a known etag, and (what a store falls back
+  to when another writer moved the head) a read followed by a compare-and-swap.
 - get 1 KiB: ``provider.get`` vs ``get_artifact`` of the latest and of a given
   version (each read checks the sha256).
 - list 10,000 artifacts: a raw listing of the heads' prefix plus one small read
@@ -111,6 +114,16 @@ async def anatomy_cases(folders: Folders, ops: int) -> list[Case]:
             found = await provider.get(key)
             await provider.put(key, data, mode=IfMatch(found.meta.etag or ""))
 
+    etags = {  # keys of their own: the contender above moves the etags of its keys
+        key: (await provider.put(key, data)).etag or ""
+        for key in (f"swapped/a{n:03d}/head.json" for n in range(100))
+    }
+
+    async def swap_known() -> None:
+        for n in range(ops):
+            key = f"swapped/a{n % 100:03d}/head.json"
+            etags[key] = (await provider.put(key, data, mode=IfMatch(etags[key]))).etag or ""
+
     return [
         Case(
             f"provider ops 1 KiB x{ops}",
@@ -118,6 +131,7 @@ async def anatomy_cases(folders: Folders, ops: int) -> list[Case]:
             {
                 "put (new key)": put_new,
                 "put create (new key)": create_new,
+                "IfMatch, etag known": swap_known,
                 "get + put IfMatch": compare_and_swap,
             },
             baseline="put (new key)",

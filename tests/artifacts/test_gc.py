@@ -2,6 +2,7 @@
 
 The races are staged on a real MemoryProvider whose operations can run a
 one-shot hook first (the hook plays the other party at the worst moment).
+Blob tests store with ``inline_limit=0``, so that even small content is a blob.
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ class HookedProvider(MemoryProvider):
 
 
 async def test_gc_removes_only_unreferenced_blobs(store: ArtifactStore) -> None:
-    store.gc_grace = 0
+    store.gc_grace, store.inline_limit = 0, 0
     keep = await store.store_artifact("a", "kept")
     await store.store_artifact("a", "dropped")
     await store.store_artifact("b", "kept")  # the same blob, another artifact
@@ -87,6 +88,7 @@ async def test_gc_removes_only_unreferenced_blobs(store: ArtifactStore) -> None:
 
 
 async def test_gc_spares_young_blobs(store: ArtifactStore) -> None:
+    store.inline_limit = 0
     await store.store_artifact("a", "soon unreferenced")
     await store.delete_artifact("a")
     report = await store.gc()  # default grace: an hour
@@ -94,6 +96,7 @@ async def test_gc_spares_young_blobs(store: ArtifactStore) -> None:
 
 
 async def test_gc_repairs_what_a_crashed_writer_left(store: ArtifactStore) -> None:
+    store.inline_limit = 0
     await store.store_artifact("a", "one")
     # A writer created v2's blob and manifest, then died before updating the head.
     orphan = await store.store_artifact("scratch", "two")
@@ -111,7 +114,7 @@ async def test_gc_repairs_what_a_crashed_writer_left(store: ArtifactStore) -> No
 
 async def test_store_that_deduplicates_survives_gc_before_its_manifest() -> None:
     provider = HookedProvider()
-    store = ArtifactStore(provider, gc_grace=0)
+    store = ArtifactStore(provider, gc_grace=0, inline_limit=0)
     first = await store.store_artifact("a", "content")
     await store.delete_artifact("a")  # the blob is now unreferenced
     sha = payload(first)["sha256"]
@@ -130,7 +133,7 @@ async def test_store_that_deduplicates_survives_gc_before_its_manifest() -> None
 
 async def test_gc_restores_a_blob_referenced_while_set_aside() -> None:
     provider = HookedProvider()
-    store = ArtifactStore(provider, gc_grace=0)
+    store = ArtifactStore(provider, gc_grace=0, inline_limit=0)
     first = await store.store_artifact("a", "content")
     await store.delete_artifact("a")
     sha = payload(first)["sha256"]
@@ -155,7 +158,7 @@ async def test_gc_restores_a_blob_referenced_while_set_aside() -> None:
 
 
 async def test_gc_puts_back_what_an_interrupted_gc_set_aside() -> None:
-    store = ArtifactStore(MemoryProvider("interrupted"), gc_grace=0)
+    store = ArtifactStore(MemoryProvider("interrupted"), gc_grace=0, inline_limit=0)
     result = await store.store_artifact("a", "content")
     sha = payload(result)["sha256"]
     await store.provider.rename(blob_key(sha), trash_key(sha))  # as if gc died mid-way
@@ -164,6 +167,28 @@ async def test_gc_puts_back_what_an_interrupted_gc_set_aside() -> None:
     assert report.blobs_restored == 1
     assert await store.provider.exists(blob_key(sha))
     assert await store.provider.list("trash") == []
+
+
+async def test_gc_leaves_inline_versions_alone(store: ArtifactStore) -> None:
+    store.gc_grace = 0
+    big = "large\n" * 1000  # above the default inline limit: a blob
+    await store.store_artifact("small", "inline one")
+    await store.store_artifact("small", b"\x00\xffinline binary")
+    kept = await store.store_artifact("big", big)
+    await store.store_artifact("big", big + "dropped")
+    await store.store_artifact("big", "small again")
+    await store.delete_artifact("big", "v2")
+    report = await store.gc()
+    assert (report.blobs_checked, report.blobs_deleted) == (2, 1)
+    assert await store.provider.list(BLOBS) == [blob_key(payload(kept)["sha256"])]
+    assert await store.get_artifact("small", "v1") == "inline one"
+    assert await store.get_artifact_bytes("small") == b"\x00\xffinline binary"
+    assert await store.get_artifact("big", "v1") == big
+    assert await store.get_artifact("big") == "small again"
+    await store.delete_artifact("big", "v1")
+    assert (await store.gc()).blobs_deleted == 1
+    assert await store.provider.list(BLOBS) == []
+    assert await store.get_artifact("big") == "small again"
 
 
 async def test_one_gc_at_a_time() -> None:

@@ -207,8 +207,9 @@ async def test_list_entry_fields(store: ArtifactStore) -> None:
 
 
 async def test_deduplication(store: ArtifactStore) -> None:
-    one = await store.store_artifact("x", "same")
-    two = await store.store_artifact("y", b"same")
+    same = "same" * 1025  # above the default inline limit: a blob
+    one = await store.store_artifact("x", same)
+    two = await store.store_artifact("y", same.encode())
     assert (payload(one)["deduplicated"], payload(two)["deduplicated"]) == (False, True)
     assert payload(one)["sha256"] == payload(two)["sha256"]
     blobs = await store.provider.list("blobs")
@@ -216,7 +217,7 @@ async def test_deduplication(store: ArtifactStore) -> None:
 
 
 async def test_integrity_is_checked_on_every_read(store: ArtifactStore) -> None:
-    result = await store.store_artifact("a", "genuine")
+    result = await store.store_artifact("a", "genuine" * 1000)  # a blob
     await store.provider.put(blob_key(payload(result)["sha256"]), b"tampered")
     with pytest.raises(IntegrityError, match="sha256"):
         await store.get_artifact("a")

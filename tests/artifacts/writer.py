@@ -65,8 +65,8 @@ async def churn(store: ArtifactStore, process: int, tasks: int, versions: int) -
     return sum(await asyncio.gather(*(task(n) for n in range(tasks))))
 
 
-#: The few contents the churn writers share.
-POOL = [f"pooled content {n}\n" * 64 for n in range(8)]
+#: The few contents the churn writers share: above the default ``inline_limit``, so blobs.
+POOL = [f"pooled content {n}\n" * 320 for n in range(8)]
 
 
 async def main(

@@ -1,5 +1,9 @@
 """Garbage collection: remove blobs no live version references, and void manifests.
 
+Only content larger than the store's ``inline_limit`` lives in blobs; a
+version whose manifest holds its content (``inline``) references no blob, and
+its content goes with its manifest.
+
 The danger is a blob that looks unreferenced to ``gc`` while a concurrent
 ``store_artifact`` is about to reference it: the store found the blob already
 there (deduplicated), or wrote it moments ago, and its manifest is not yet
@@ -127,7 +131,7 @@ class _Collector:
         self.heads_repaired = 0
 
     async def references(self, *, repair: bool) -> set[str]:
-        """The sha256 of every live version; with ``repair``, also fix what crashes left."""
+        """The blob of every live version; with ``repair``, also fix what crashes left."""
         numbers: defaultdict[str, list[int]] = defaultdict(list)
         async for meta in self.provider.iter(VERSIONS):
             found = name_from_manifest_key(meta.path)
@@ -146,15 +150,15 @@ class _Collector:
                     await self.heads.record(newest, head, etag)
                     self.heads_repaired += 1
 
-            async def sha_of(number: int) -> str | None:
+            async def blob_of(number: int) -> str | None:
                 if head.latest is not None and head.latest.number == number:
-                    return head.latest.sha256
+                    return head.latest.blob
                 try:
-                    return (await self.heads.manifest(name, number)).sha256
+                    return (await self.heads.manifest(name, number)).blob
                 except NotFound:  # removed by a concurrent delete's compaction
                     return None
 
-            return {sha for sha in await map_limited(sha_of, live, self.concurrency) if sha}
+            return {sha for sha in await map_limited(blob_of, live, self.concurrency) if sha}
 
         found_sets = await map_limited(scan, sorted(numbers), max(1, self.concurrency // 4))
         return set().union(*found_sets)

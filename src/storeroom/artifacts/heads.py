@@ -6,6 +6,12 @@ about which of them are deleted, what the aliases are, and a summary for
 updating the head leaves a manifest above ``head.allocated``: :meth:`Heads.view`
 finds such manifests by probing upward, so reads stay exact, and the next
 write or ``gc`` brings the head up to date.
+
+:class:`Heads` remembers the last head it read or wrote per artifact name (a
+bounded LRU), with its etag. ``store_artifact`` allocates from it without
+reading the head first; the remembered head is only ever a guess: the
+manifest's ``mode="create"`` and the head's ``IfMatch`` decide, and a guess
+that turns out stale costs one refused write and a fresh read.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
@@ -119,10 +126,23 @@ class View:
 
 
 class Heads:
-    """Heads and manifests of one provider."""
+    """Heads and manifests of one provider, and the last head seen of each artifact.
 
-    def __init__(self, provider: Provider) -> None:
+    Args:
+        provider: where the heads and manifests are.
+        remember: how many artifacts' last heads to keep (least recently used go first).
+    """
+
+    def __init__(self, provider: Provider, remember: int = 2048) -> None:
         self.provider = provider
+        self.remember = remember
+        self._known: OrderedDict[str, tuple[Head, str | None]] = OrderedDict()
+
+    def _note(self, head: Head, etag: str | None) -> None:
+        self._known[head.name] = (head, etag)
+        self._known.move_to_end(head.name)
+        if len(self._known) > self.remember:
+            self._known.popitem(last=False)
 
     async def read(self, name: str) -> tuple[Head, str | None]:
         """The head of ``name`` and its etag; an empty head and ``None`` if there is none."""
@@ -130,16 +150,40 @@ class Heads:
         try:
             found = await self.provider.get(key)
         except NotFound:
-            return Head(name), None
-        return Head.from_json(found.data, key), found.meta.etag
+            head: Head = Head(name)
+            etag = None
+        else:
+            head, etag = Head.from_json(found.data, key), found.meta.etag
+        self._note(head, etag)
+        return head, etag
 
-    async def put(self, head: Head, etag: str | None) -> bool:
-        """Replace the head read with ``etag`` (create it if ``None``); ``False`` if it moved."""
+    async def last(self, name: str) -> tuple[Head, str | None, bool]:
+        """The last head of ``name`` this instance read or wrote, else a fresh read.
+
+        Returns the head, its etag and whether it was read just now. A
+        remembered head may be stale: use it only for conditional writes.
+        """
+        known = self._known.get(name)
+        if known is None:
+            return (*await self.read(name), True)
+        self._known.move_to_end(name)
+        return (*known, False)
+
+    async def put(self, head: Head, etag: str | None, latest: bytes | None = None) -> bool:
+        """Replace the head read with ``etag`` (create it if ``None``); ``False`` if it moved.
+
+        ``latest`` is ``head.latest``'s manifest as stored, if at hand.
+        """
         mode: PutMode = IfMatch(etag) if etag is not None else "create"
         try:
-            await self.provider.put(head_key(head.name), head.to_json(), mode=mode)
+            meta = await self.provider.put(head_key(head.name), head.to_json(latest), mode=mode)
         except (PreconditionFailed, AlreadyExists):
+            self._known.pop(head.name, None)
             return False
+        if meta.etag is None:  # nothing to compare-and-swap against next time
+            self._known.pop(head.name, None)
+        else:
+            self._note(head, meta.etag)
         return True
 
     async def manifest(self, name: str, number: int) -> ArtifactVersion:
@@ -173,11 +217,18 @@ class Heads:
                 return known
         return await self.manifest(view.head.name, numbers[-1])
 
-    async def record(self, version: ArtifactVersion, head: Head, etag: str | None) -> bool:
+    async def record(
+        self,
+        version: ArtifactVersion,
+        head: Head,
+        etag: str | None,
+        manifest: bytes | None = None,
+    ) -> bool:
         """Bring the head up to ``version`` (just created); ``False`` if it lies below the floor.
 
         A manifest below the floor was created from a stale head after its slot
         was compacted away: it is void, and the writer must withdraw it.
+        ``manifest`` is the version's manifest as stored, if at hand.
         """
         backoff = Backoff()
         while True:
@@ -195,7 +246,7 @@ class Heads:
                 version,
                 head.aliases,
             )
-            if await self.put(updated, etag):
+            if await self.put(updated, etag, manifest):
                 return True
             await backoff.wait()
             head, etag = await self.read(version.name)

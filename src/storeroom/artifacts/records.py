@@ -4,18 +4,30 @@ Layout under the provider's root (``<name>`` is the artifact name with every
 segment that starts with ``@`` escaped by a second ``@``, so the store's own
 ``@``-names never collide with a user's):
 
-- ``blobs/sha256/<2 hex>/<64 hex>``: content, stored once per distinct sha256;
 - ``versions/<name>/@v/<12 digits>.json``: one immutable manifest per version
-  (:class:`ArtifactVersion`), created with ``mode="create"``;
+  (:class:`ArtifactVersion`), created with ``mode="create"``. It records the
+  content's sha256 and size, and either holds the content itself (``inline``:
+  content of at most ``inline_limit`` bytes, as UTF-8 text or base64) or
+  references the blob below;
+- ``blobs/sha256/<2 hex>/<64 hex>``: content larger than ``inline_limit``,
+  stored once per distinct sha256;
 - ``heads/<name>/@head.json``: the artifact's head (:class:`Head`), replaced by
   compare-and-swap only: highest allocated number, floor, deleted numbers,
-  aliases and a copy of the newest live manifest;
+  aliases and a copy of the newest live manifest (inline content included);
 - ``trash/sha256/<64 hex>``: blobs a running ``gc`` has set aside;
 - ``gc/lease.json``: the lease of the one ``gc`` running.
+
+Records carry a ``format``: 1 for manifests that reference a blob (and heads
+whose copy does), 2 for those holding inline content. Readers refuse a format
+newer than :data:`FORMAT`, so an older storeroom fails clearly on inline
+records instead of looking for a blob that was never written.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 import json
 import re
 from collections.abc import Mapping
@@ -63,8 +75,10 @@ HEAD_FILE = "@head.json"
 _VERSION_FOLDER = "@v"
 _DIGITS = 12
 _MAX_NUMBER = 10**_DIGITS - 1
-#: Record format written into every manifest and head; readers refuse newer ones.
-FORMAT = 1
+#: The newest record format this storeroom reads; readers refuse newer ones.
+FORMAT = 2
+#: The format of a record that references a blob (readable by every storeroom).
+_BLOB_FORMAT = 1
 
 _VERSION_ID = re.compile(r"v?([1-9][0-9]{0,11})")
 _ALIAS = re.compile(r"[A-Za-z][A-Za-z0-9._-]{0,63}")
@@ -226,6 +240,30 @@ def _load_json(data: bytes, key: str) -> dict[str, Any]:
     return record
 
 
+def _inline_record(data: bytes, encoding: str | None) -> dict[str, str]:
+    """Inline content as stored in a manifest: text as it is, anything else in base64."""
+    if encoding is not None:
+        return {"text": data.decode(encoding)}
+    return {"base64": base64.b64encode(data).decode("ascii")}
+
+
+def _inline_content(record: Any, encoding: str | None) -> bytes | None:
+    """The inline content of a manifest record (``None``: the content is a blob).
+
+    Raises:
+        ValueError, TypeError: the ``inline`` entry is malformed.
+    """
+    if record is None:
+        return None
+    if not isinstance(record, dict) or len(record) != 1:
+        raise ValueError("inline content is one of {'text': ...} or {'base64': ...}")
+    if "text" in record and encoding is not None:
+        return str(record["text"]).encode(encoding)
+    if "base64" in record:
+        return base64.b64decode(str(record["base64"]), validate=True)
+    raise ValueError("inline text of binary content")
+
+
 @dataclass(frozen=True, slots=True)
 class ArtifactVersion:
     """One version of an artifact, as its immutable manifest records it.
@@ -233,12 +271,14 @@ class ArtifactVersion:
     Attributes:
         name: the artifact name.
         number: the version number (``version`` is its id, ``"v3"``).
-        sha256: hex sha256 of the content; the blob's address.
+        sha256: hex sha256 of the content (and, unless inline, the blob's address).
         size: content length in bytes.
         content_type: as given to ``store_artifact``.
         encoding: ``"utf-8"`` if the content is text, ``None`` if it is binary.
         metadata: the caller's metadata (JSON values).
         created: when the version was stored (UTC).
+        inline: the content itself if the manifest holds it, ``None`` if it is
+            in the blob at ``sha256``. Unverified: :meth:`verify` before use.
     """
 
     name: str
@@ -249,16 +289,36 @@ class ArtifactVersion:
     encoding: str | None
     metadata: Mapping[str, Any]
     created: datetime
+    inline: bytes | None = None
 
     @property
     def version(self) -> str:
         """The version id, ``"v3"``."""
         return version_id(self.number)
 
+    @property
+    def blob(self) -> str | None:
+        """The sha256 of the blob this version references, ``None`` if its content is inline."""
+        return self.sha256 if self.inline is None else None
+
+    def verify(self, data: bytes, where: str) -> bytes:
+        """Return ``data`` if it is this version's content (size and sha256).
+
+        Raises:
+            IntegrityError: it is not (``where`` names what was read).
+        """
+        if len(data) != self.size or hashlib.sha256(data).hexdigest() != self.sha256:
+            raise IntegrityError(
+                f"the content of {self.name!r} {self.version} does not match "
+                f"its sha256 {self.sha256}",
+                path=where,
+            )
+        return data
+
     def to_record(self) -> dict[str, Any]:
         """The manifest as a JSON-ready dict."""
-        return {
-            "format": FORMAT,
+        record: dict[str, Any] = {
+            "format": _BLOB_FORMAT if self.inline is None else FORMAT,
             "name": self.name,
             "version": self.number,
             "sha256": self.sha256,
@@ -268,26 +328,35 @@ class ArtifactVersion:
             "metadata": dict(self.metadata),
             "created": self.created.isoformat(),
         }
+        if self.inline is not None:
+            record["inline"] = _inline_record(self.inline, self.encoding)
+        return record
+
+    def to_json(self) -> bytes:
+        """The manifest as stored."""
+        return dump_json(self.to_record())
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any], key: str) -> ArtifactVersion:
-        """Rebuild a version from its manifest record.
+        """Rebuild a version from its manifest record (with or without inline content).
 
         Raises:
             IntegrityError: the record is malformed.
         """
         try:
+            encoding = record["encoding"]
             version = cls(
                 name=str(record["name"]),
                 number=int(record["version"]),
                 sha256=str(record["sha256"]),
                 size=int(record["size"]),
                 content_type=str(record["content_type"]),
-                encoding=record["encoding"],
+                encoding=encoding,
                 metadata=dict(record["metadata"]),
                 created=datetime.fromisoformat(record["created"]),
+                inline=_inline_content(record.get("inline"), encoding),
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, binascii.Error) as exc:
             raise IntegrityError(f"malformed manifest at {key!r}: {exc!r}", path=key) from exc
         if not _SHA256.fullmatch(version.sha256) or version.encoding not in (None, "utf-8"):
             raise IntegrityError(f"malformed manifest at {key!r}", path=key)
@@ -309,6 +378,9 @@ class ArtifactVersion:
 @dataclass(frozen=True, slots=True)
 class Head:
     """An artifact's head: the small record ``list_artifacts`` reads, changed by CAS only.
+
+    ``latest`` is a full copy of the newest live manifest, inline content
+    included, so the latest version reads from the head alone.
 
     Attributes:
         name: the artifact name.
@@ -340,20 +412,28 @@ class Head:
         """Live versions up to ``allocated``."""
         return self.allocated - self.floor - len(self.deleted)
 
-    def to_json(self) -> bytes:
-        """The head as stored."""
-        return dump_json(
+    def to_json(self, latest: bytes | None = None) -> bytes:
+        """The head as stored.
+
+        Args:
+            latest: ``self.latest``'s manifest exactly as stored, if at hand
+                (spares serializing it, inline content included, twice).
+        """
+        if latest is None:
+            latest = self.latest.to_json() if self.latest else b"null"
+        inline = self.latest is not None and self.latest.inline is not None
+        rest = dump_json(
             {
-                "format": FORMAT,
+                "format": FORMAT if inline else _BLOB_FORMAT,
                 "name": self.name,
                 "allocated": self.allocated,
                 "floor": self.floor,
                 "deleted": sorted(self.deleted),
                 "created": self.created.isoformat() if self.created else None,
-                "latest": self.latest.to_record() if self.latest else None,
                 "aliases": dict(sorted(self.aliases.items())),
             }
         )
+        return b"%s,\"latest\":%s}" % (rest[:-1], latest)
 
     @classmethod
     def from_json(cls, data: bytes, key: str) -> Head:
@@ -398,7 +478,9 @@ def prepare_content(
         raise TypeError(f"content must be str or bytes, not {type(content).__name__}")
     if metadata is not None and not isinstance(metadata, Mapping):
         raise TypeError(f"metadata must be a dict, not {type(metadata).__name__}")
-    clean = json.loads(json.dumps(dict(metadata or {}), allow_nan=False))
+    if not metadata:  # nothing to clean: spare a JSON round trip on the hot path
+        return data, encoding, {}
+    clean = json.loads(json.dumps(dict(metadata), allow_nan=False))
     return data, encoding, clean
 
 

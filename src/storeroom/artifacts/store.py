@@ -2,15 +2,22 @@
 
 How a version is stored (no lock anywhere, many processes and machines at once):
 
-1. the content's blob is created at its sha256 address with ``mode="create"``;
-   ``AlreadyExists`` means it is already stored (deduplicated);
+1. content of at most ``inline_limit`` bytes goes into the manifest itself (no
+   blob); larger content's blob is created at its sha256 address with
+   ``mode="create"``, and ``AlreadyExists`` means it is already stored
+   (deduplicated);
 2. the manifest is created at the next number with ``mode="create"``; on
    ``AlreadyExists`` another writer took that number and this one moves on, so
-   numbers have no gaps and no duplicates;
-3. the head is moved to the new version by compare-and-swap (see ``heads.py``);
-4. if the blob was already there (or the store took longer than half the gc
-   grace), the blob's presence is checked once more and restored from the
-   bytes in hand if a concurrent ``gc`` removed it (see ``gc.py``).
+   numbers have no gaps and no duplicates. The next number comes from the
+   last head this store read or wrote for the artifact (see ``heads.py``), so
+   a process that keeps storing one artifact does not read the head first;
+3. the head is moved to the new version by compare-and-swap against the etag
+   it was allocated from; if the head moved, it is read again (``heads.py``);
+4. for a blob: if it was already there (or the store took longer than half the
+   gc grace), its presence is checked once more and restored from the bytes
+   in hand if a concurrent ``gc`` removed it (see ``gc.py``).
+
+A small store is thus two provider writes: create the manifest, swap the head.
 
 Deleting marks numbers deleted in the head (one compare-and-swap); numbers
 below the head's ``floor`` are gone for good and never allocated again.
@@ -38,7 +45,6 @@ from .records import (
     Head,
     blob_key,
     check_alias,
-    dump_json,
     listing_entry,
     manifest_key,
     manifests_prefix,
@@ -81,6 +87,12 @@ class ArtifactStore(ArtifactStorage, AsyncResource):
     raises ``NotSupported`` for binary content, which ``get_artifact_bytes``
     reads. Every read is checked against the recorded sha256.
 
+    Content of at most ``inline_limit`` bytes is kept in its version's manifest;
+    larger content in a blob shared by every version with the same sha256. The
+    store remembers the last head it read or wrote per artifact (an LRU), so a
+    process storing versions of an artifact does not read its head each time;
+    the numbers rest on the conditional writes alone, never on that memory.
+
     Args:
         provider: where the blobs, manifests and heads are kept.
         gc_grace: seconds a new blob is safe from :meth:`gc` although no
@@ -90,6 +102,9 @@ class ArtifactStore(ArtifactStorage, AsyncResource):
             or compare-and-swap atomically; concurrent writers may then lose
             versions. Off by default: such writes fail with ``NotSupported``.
         concurrency: requests in flight at once in ``list_artifacts`` and ``gc``.
+        inline_limit: content of at most this many bytes is kept in the version's
+            manifest instead of a blob (never deduplicated, never collected by
+            ``gc``); ``0`` stores every content as a blob.
     """
 
     def __init__(
@@ -99,13 +114,17 @@ class ArtifactStore(ArtifactStorage, AsyncResource):
         gc_grace: float = 3600.0,
         allow_unsafe_writes: bool = False,
         concurrency: int = 32,
+        inline_limit: int = 4096,
     ) -> None:
         if gc_grace < 0:
             raise ValueError("gc_grace must be >= 0")
+        if inline_limit < 0:
+            raise ValueError("inline_limit must be >= 0")
         self.provider = provider
         self.gc_grace = gc_grace
         self.allow_unsafe_writes = allow_unsafe_writes
         self.concurrency = concurrency
+        self.inline_limit = inline_limit
         self._heads = Heads(provider)
 
     def __repr__(self) -> str:
@@ -114,7 +133,6 @@ class ArtifactStore(ArtifactStorage, AsyncResource):
     async def aclose(self) -> None:
         """Close the provider."""
         await self.provider.aclose()
-
 
     def _check_writable(self) -> None:
         caps = self.provider.capabilities
@@ -187,32 +205,40 @@ class ArtifactStore(ArtifactStorage, AsyncResource):
         else:
             sha256 = hashlib.sha256(data).hexdigest()
         started = time.monotonic()
-        if len(data) > _CHECK_FIRST_LIMIT:  # overlap the upload with reading the head
-            deduplicated, (head, etag) = await asyncio.gather(
-                self._put_blob(sha256, data), self._heads.read(name)
+        inline = data if self.inline_limit > 0 and len(data) <= self.inline_limit else None
+        if inline is not None:  # no blob to write
+            deduplicated = False
+            head, etag, fresh = await self._heads.last(name)
+        elif len(data) > _CHECK_FIRST_LIMIT:  # overlap the upload with finding the head
+            deduplicated, (head, etag, fresh) = await asyncio.gather(
+                self._put_blob(sha256, data), self._heads.last(name)
             )
         else:  # small: two awaits cost less than two tasks
             deduplicated = await self._put_blob(sha256, data)
-            head, etag = await self._heads.read(name)
+            head, etag, fresh = await self._heads.last(name)
         number = max(head.allocated, head.floor) + 1
         backoff = Backoff()
         while True:
             version = ArtifactVersion(
-                name, number, sha256, len(data), content_type, encoding, metadata, utcnow()
+                name, number, sha256, len(data), content_type, encoding, metadata, utcnow(),
+                inline,
             )
-            key = manifest_key(name, number)
+            key, body = manifest_key(name, number), version.to_json()
             backoff.start()
             try:
-                await self.provider.put(key, dump_json(version.to_record()), mode="create")
+                await self.provider.put(key, body, mode="create")
             except AlreadyExists:
                 number += 1
-                if backoff.attempts or number > head.allocated + 2:
+                if not fresh:  # the remembered head was stale: read it, no wait
+                    head, etag = await self._heads.read(name)
+                    fresh = True
+                elif backoff.attempts or number > head.allocated + 2:
                     # Many writers are racing: spread out, then jump to the head's hint.
                     await backoff.wait()
                     head, etag = await self._heads.read(name)
-                    number = max(number, head.allocated + 1)
+                number = max(number, head.allocated + 1, head.floor + 1)
                 continue
-            if await self._heads.record(version, head, etag):
+            if await self._heads.record(version, head, etag, body):
                 break
             # Created from a stale head below a raised floor: withdraw it, go above.
             await self.provider.delete(key)
@@ -220,7 +246,11 @@ class ArtifactStore(ArtifactStorage, AsyncResource):
             number = max(head.allocated, head.floor) + 1
         # A concurrent gc may have removed the blob before our manifest existed.
         slow = time.monotonic() - started > self.gc_grace / 2
-        if (deduplicated or slow) and not await self.provider.exists(blob_key(sha256)):
+        if (
+            inline is None
+            and (deduplicated or slow)
+            and not await self.provider.exists(blob_key(sha256))
+        ):
             await self.provider.put(blob_key(sha256), data)
         return version, deduplicated
 
@@ -253,7 +283,14 @@ class ArtifactStore(ArtifactStorage, AsyncResource):
         except NotFound:
             raise NotFound(f"artifact {name!r} has no version v{number}", path=name) from None
 
-    async def _read_blob(self, version: ArtifactVersion) -> bytes:
+    async def _read_content(self, version: ArtifactVersion) -> bytes:
+        """The content of ``version``, from its manifest or its blob, checked against its sha256.
+
+        Raises:
+            IntegrityError: the content is missing or does not match.
+        """
+        if version.inline is not None:
+            return version.verify(version.inline, manifest_key(version.name, version.number))
         key = blob_key(version.sha256)
         try:
             data = await self.provider.read(key)
@@ -265,16 +302,13 @@ class ArtifactStore(ArtifactStorage, AsyncResource):
                     f"the content of {version.name!r} {version.version} is missing ({key})",
                     path=key,
                 ) from None
-        if len(data) != version.size or hashlib.sha256(data).hexdigest() != version.sha256:
-            raise IntegrityError(
-                f"the content of {version.name!r} {version.version} does not match "
-                f"its sha256 {version.sha256}",
-                path=key,
-            )
-        return data
+        return version.verify(data, key)
 
     async def get_version(self, name: str, version: str | None = None) -> ArtifactVersion:
-        """The manifest of a version (``None`` or ``"latest"``: the newest), without content.
+        """The manifest of a version (``None`` or ``"latest"``: the newest).
+
+        No content is read; small content comes with the manifest (``inline``),
+        not yet checked against its sha256 (``get_artifact_bytes`` checks it).
 
         Raises:
             NotFound: no such artifact, version or alias.
@@ -288,7 +322,7 @@ class ArtifactStore(ArtifactStorage, AsyncResource):
             NotFound: no such artifact, version or alias.
             IntegrityError: the stored bytes do not match the recorded hash.
         """
-        return await self._read_blob((await self._resolve(name, version))[1])
+        return await self._read_content((await self._resolve(name, version))[1])
 
     async def _read_text(self, found: ArtifactVersion) -> str:
         if found.encoding is None:
@@ -297,7 +331,7 @@ class ArtifactStore(ArtifactStorage, AsyncResource):
                 "read it with get_artifact_bytes",
                 path=found.name,
             )
-        return (await self._read_blob(found)).decode(found.encoding)
+        return (await self._read_content(found)).decode(found.encoding)
 
     async def get_artifact(self, name: str, version: str | None = None) -> str | None:
         """The text of a version: ``version`` is ``"v3"``, an alias, or ``None`` for the latest.
