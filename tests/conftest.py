@@ -3,4 +3,15 @@ started or found by the plugins in ``tests/services``."""
 
 from __future__ import annotations
 
+import pytest
+
 pytest_plugins: list[str] = ["tests.services.cloud", "tests.services.redis"]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--soak",
+        action="store_true",
+        default=False,
+        help="run the long reliability soak (300 kills, 1,000 remote faults, every fault case)",
+    )

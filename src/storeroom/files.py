@@ -12,6 +12,7 @@ folder, are accepted as file-system code writes them. Absolute paths are not.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
 from typing import Any
@@ -20,11 +21,12 @@ from . import paths
 from .errors import NotFound, NotSupported, PreconditionFailed, StorageError
 from .interfaces import FileInfo, FileStorage, StorageResult
 from .providers.base import IfMatch, ObjectMeta, Provider
+from .retry import Backoff
 
 __all__ = ["FileStore"]
 
-#: How many times ``append_text`` retries a compare-and-swap that lost a race.
-APPEND_ATTEMPTS = 64
+#: How ``append_text`` waits between compare-and-swap attempts that lost a race.
+APPEND_BACKOFF = Backoff(initial=0.002, maximum=0.25, retries=200, timeout=60.0)
 
 
 def _key(path: str) -> str:
@@ -169,32 +171,44 @@ class FileStore(FileStorage):
                 "(no atomic create-if-absent and compare-and-swap)",
                 path=key,
             )
-        for _ in range(APPEND_ATTEMPTS):
-            try:
-                current = await self.provider.get(key)
-            except NotFound:
-                try:
-                    return await self.provider.put(key, data, mode="create")
-                except StorageError as exc:
-                    if exc.code != "already_exists":
-                        raise
-                    continue
-            etag = current.meta.etag
-            if etag is None:
-                break
-            try:
-                return await self.provider.put(
-                    key,
-                    current.data + data,
-                    mode=IfMatch(etag),
-                    content_type=current.meta.content_type,
-                    metadata=current.meta.metadata or None,
-                )
-            except PreconditionFailed:
-                continue
+        attempts = 1
+        for delay in APPEND_BACKOFF.delays():
+            meta = await self._try_append(key, data)
+            if meta is not None:
+                return meta
+            attempts += 1
+            await asyncio.sleep(delay)  # another writer got there first: back off, try again
+        meta = await self._try_append(key, data)
+        if meta is not None:
+            return meta
         raise PreconditionFailed(
-            f"append to {key!r} lost the race {APPEND_ATTEMPTS} times; try again", path=key
+            f"append to {key!r} lost the race {attempts} times; try again", path=key
         )
+
+    async def _try_append(self, key: str, data: bytes) -> ObjectMeta | None:
+        """One create-or-compare-and-swap; ``None`` if another writer got there first."""
+        try:
+            current = await self.provider.get(key)
+        except NotFound:
+            try:
+                return await self.provider.put(key, data, mode="create")
+            except StorageError as exc:
+                if exc.code != "already_exists":
+                    raise
+                return None
+        etag = current.meta.etag
+        if etag is None:
+            raise NotSupported(f"{key!r} has no etag to append against", path=key)
+        try:
+            return await self.provider.put(
+                key,
+                current.data + data,
+                mode=IfMatch(etag),
+                content_type=current.meta.content_type,
+                metadata=current.meta.metadata or None,
+            )
+        except PreconditionFailed:
+            return None
 
     async def delete(self, path: str) -> StorageResult:
         """Delete the file; a missing file is a failure with code ``not_found``."""

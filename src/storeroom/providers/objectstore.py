@@ -92,6 +92,17 @@ WRITE_TAG = "storeroom_write"
 #: How long ``aclose`` lets obstore's runtime threads settle (see its docstring).
 _SETTLE_SECONDS = 0.01
 _UNSATISFIABLE_RANGE = re.compile(r"\b416\b|InvalidRange")
+#: How many times ``get`` starts over when a resumed read finds the object replaced.
+_WHOLE_READ_ATTEMPTS = 5
+
+
+def _resume_missed(exc: StorageError) -> bool:
+    """Whether ``exc`` is a 416: a range past the object's end (also on a resumed read)."""
+    return (
+        type(exc) is StorageError
+        and exc.__cause__ is not None
+        and _UNSATISFIABLE_RANGE.search(str(exc.__cause__)) is not None
+    )
 
 
 def _is_hidden(key: str) -> bool:
@@ -225,10 +236,23 @@ class ObjectStoreProvider(Provider):
 
     async def get(self, path: str) -> GetResult:
         key = paths.validate_key(path)
-        with self._mapped("get", key):
-            result = await obstore.get_async(self._store, key)
-            data = await result.bytes_async()
-        return GetResult(bytes(data), _meta(key, result.meta, result.attributes))
+        for _ in range(_WHOLE_READ_ATTEMPTS):
+            try:
+                with self._mapped("get", key):
+                    result = await obstore.get_async(self._store, key)
+                    data = await result.bytes_async()
+            except StorageError as exc:
+                # A body cut short is resumed with a range request; if the object was
+                # replaced by a shorter one meanwhile, that range is unsatisfiable (416).
+                # Read the new object whole instead of failing.
+                if not _resume_missed(exc):
+                    raise
+                continue
+            return GetResult(bytes(data), _meta(key, result.meta, result.attributes))
+        raise BackendUnavailable(
+            f"get {key!r} on {self._description}: the object kept changing while it was read",
+            path=key,
+        )
 
     async def head(self, path: str) -> ObjectMeta:
         key = paths.validate_key(path)
@@ -255,7 +279,7 @@ class ObjectStoreProvider(Provider):
                 return bytes(await obstore.get_range_async(self._store, key, start=start, end=end))
         except StorageError as exc:
             # 416: the object exists but starts before ``start`` ends: nothing to read.
-            if exc.__cause__ is not None and _UNSATISFIABLE_RANGE.search(str(exc.__cause__)):
+            if _resume_missed(exc):
                 return b""
             raise
 
