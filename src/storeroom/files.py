@@ -86,6 +86,7 @@ class FileStore(FileStorage):
     async def _write(
         self, path: str, action: Callable[[str], Awaitable[ObjectMeta]]
     ) -> StorageResult:
+        """Run a write; any failure becomes a ``StorageResult`` with its code."""
         try:
             meta = await action(_key(path))
         except StorageError as exc:
@@ -93,6 +94,23 @@ class FileStore(FileStorage):
         return StorageResult(
             success=True, path=meta.path, size=meta.size, metadata={"etag": meta.etag}
         )
+
+    async def _write_text(
+        self,
+        path: str,
+        content: str,
+        encoding: str,
+        action: Callable[[str, bytes], Awaitable[ObjectMeta]],
+    ) -> StorageResult:
+        """Encode ``content`` and run a write with the bytes; text that cannot be encoded
+        is a failure with code ``encoding_error``."""
+        try:
+            data = content.encode(encoding)
+        except (UnicodeEncodeError, LookupError) as exc:
+            return StorageResult(
+                success=False, path=path, error=str(exc), metadata={"code": "encoding_error"}
+            )
+        return await self._write(path, lambda key: action(key, data))
 
     # -- StorageBackend -------------------------------------------------------
 
@@ -138,13 +156,7 @@ class FileStore(FileStorage):
 
     async def write_text(self, path: str, content: str, encoding: str = "utf-8") -> StorageResult:
         """Replace the file with ``content`` encoded as ``encoding``, atomically."""
-        try:
-            data = content.encode(encoding)
-        except (UnicodeEncodeError, LookupError) as exc:
-            return StorageResult(
-                success=False, path=path, error=str(exc), metadata={"code": "encoding_error"}
-            )
-        return await self.write_bytes(path, data)
+        return await self._write_text(path, content, encoding, self.provider.put)
 
     async def append_text(
         self, path: str, content: str, encoding: str = "utf-8"
@@ -155,13 +167,7 @@ class FileStore(FileStorage):
         compare-and-swap: each append is a create-if-absent or an ``IfMatch``
         replace, retried when another writer got there first.
         """
-        try:
-            data = content.encode(encoding)
-        except (UnicodeEncodeError, LookupError) as exc:
-            return StorageResult(
-                success=False, path=path, error=str(exc), metadata={"code": "encoding_error"}
-            )
-        return await self._write(path, lambda key: self._append(key, data))
+        return await self._write_text(path, content, encoding, self._append)
 
     async def _append(self, key: str, data: bytes) -> ObjectMeta:
         caps = self.provider.capabilities

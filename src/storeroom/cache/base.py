@@ -179,6 +179,3 @@ class Cache(CacheBackend, AsyncResource):
         for key in keys:
             await self.delete(key)
 
-    async def aclose(self) -> None:
-        """Release connections held by the cache (none by default)."""
-

@@ -299,6 +299,3 @@ class Provider(StorageProvider, AsyncResource):
         await self.copy(src, dst, overwrite=overwrite)
         await self.delete(src)
 
-    async def aclose(self) -> None:
-        """Release connections and files held by the provider."""
-

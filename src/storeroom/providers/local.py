@@ -332,9 +332,6 @@ class LocalProvider(Provider):
         except OSError as exc:
             raise os_error(exc, path, writing=True) from exc
 
-    async def write(self, path: str, data: bytes) -> None:
-        await self.put(path, data)
-
     async def write_stream(
         self,
         path: str,
