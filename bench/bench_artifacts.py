@@ -32,8 +32,8 @@ import tempfile
 sys.path.insert(0, os.path.dirname(__file__))
 from _harness import Case, gather_limited, print_table, run_case
 
-from storeroom.artifacts import ArtifactStore
-from storeroom.artifacts.records import HEADS
+from storeroom.artifactstore import ArtifactStore
+from storeroom.artifactstore.records import HEADS
 from storeroom.providers.base import IfMatch
 from storeroom.providers.local import LocalProvider
 

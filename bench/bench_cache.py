@@ -38,7 +38,7 @@ from cashews import Cache as CashewsCache
 sys.path.insert(0, os.path.dirname(__file__))
 from _harness import Case, gather_limited, print_table, run_case
 
-from storeroom.cache import MemoryCache, RedisCache
+from storeroom.caches import MemoryCache, RedisCache
 
 TTL = 300
 KEYS = 10_000

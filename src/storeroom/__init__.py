@@ -5,12 +5,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-# The ``cache`` and ``artifacts`` packages are loaded before the factories of the
-# same names are bound below: a package loaded later would replace the factory.
-from . import artifacts as _artifacts_package  # noqa: F401
-from . import cache as _cache_package  # noqa: F401
-from .artifacts import ArtifactStore
-from .cache import MISSING, CachedProvider, MemoryCache, NoOpCache, cached
+from .artifactstore import ArtifactStore
+from .caches import MISSING, MemoryCache, NoOpCache, cached
 from .errors import (
     AlreadyExists,
     BackendUnavailable,
@@ -34,22 +30,23 @@ from .interfaces import (
     StorageResult,
 )
 from .providers.base import Capabilities, GetResult, IfMatch, Listing, ObjectMeta, Provider
+from .providers.cached import CachedProvider
 from .providers.local import LocalProvider
 from .providers.memory import MemoryProvider
 from .urls import artifacts, cache, files, provider
 
 if TYPE_CHECKING:
-    from .cache.redis import RedisCache
-    from .providers.azure import AzureProvider
-    from .providers.gcs import GCSProvider
-    from .providers.s3 import S3Provider
+    from .caches.redis import RedisCache
+    from .providers.object.azure import AzureProvider
+    from .providers.object.gcs import GCSProvider
+    from .providers.object.s3 import S3Provider
 
 # Names whose modules load a client library (redis, obstore): imported on first use.
 _LAZY = {
-    "RedisCache": "storeroom.cache.redis",
-    "S3Provider": "storeroom.providers.s3",
-    "AzureProvider": "storeroom.providers.azure",
-    "GCSProvider": "storeroom.providers.gcs",
+    "RedisCache": "storeroom.caches.redis",
+    "S3Provider": "storeroom.providers.object.s3",
+    "AzureProvider": "storeroom.providers.object.azure",
+    "GCSProvider": "storeroom.providers.object.gcs",
 }
 
 

@@ -16,7 +16,7 @@ with ``raise ... from exc``, so callers catch storeroom errors and nothing else:
 
 Each class has a stable machine-readable ``code`` (``"not_found"``, ...), which
 ``FileStore`` and ``ArtifactStore`` put into ``StorageResult.metadata["code"]``.
-Messages never contain secrets: URLs are masked by :func:`storeroom.urls.mask`
+Messages never contain secrets: URLs are masked by :func:`storeroom.options.mask`
 before they reach an error.
 """
 

@@ -3,7 +3,7 @@
 Most retries happen inside obstore (same policy, same settings). storeroom
 retries one thing itself: conditional puts, because only there must a retry
 know that an earlier try may have landed (see
-:meth:`storeroom.providers.objectstore.ObjectStoreProvider.put`).
+:meth:`storeroom.providers.object.store.ObjectStoreProvider.put`).
 """
 
 from __future__ import annotations

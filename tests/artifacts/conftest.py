@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 import storeroom
-from storeroom.artifacts import ArtifactStore
+from storeroom.artifactstore import ArtifactStore
 from storeroom.errors import ConfigurationError
 from storeroom.interfaces import StorageResult
 

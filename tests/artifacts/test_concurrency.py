@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import storeroom
-from storeroom.artifacts import ArtifactStore
+from storeroom.artifactstore import ArtifactStore
 
 from .conftest import backend_url
 from .writer import ARTIFACT, POOL, content_of, write_versions

@@ -13,9 +13,9 @@ from datetime import timedelta
 
 import pytest
 
-from storeroom.artifacts import ArtifactStore
-from storeroom.artifacts.gc import LEASE_KEY
-from storeroom.artifacts.records import (
+from storeroom.artifactstore import ArtifactStore
+from storeroom.artifactstore.gc import LEASE_KEY
+from storeroom.artifactstore.records import (
     BLOBS,
     ArtifactVersion,
     blob_key,

@@ -15,9 +15,9 @@ from collections.abc import Mapping
 
 import pytest
 
-from storeroom.artifacts import ArtifactStore
-from storeroom.artifacts.heads import Heads
-from storeroom.artifacts.records import BLOBS, blob_key, dump_json, head_key, manifest_key
+from storeroom.artifactstore import ArtifactStore
+from storeroom.artifactstore.heads import Heads
+from storeroom.artifactstore.records import BLOBS, blob_key, dump_json, head_key, manifest_key
 from storeroom.errors import IntegrityError
 from storeroom.providers.base import GetResult
 from storeroom.providers.memory import MemoryProvider

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 import storeroom
-from storeroom.artifacts import INVALID_ARGUMENT, ArtifactStore
-from storeroom.artifacts.records import blob_key, head_key, manifest_key
+from storeroom.artifactstore import INVALID_ARGUMENT, ArtifactStore
+from storeroom.artifactstore.records import blob_key, head_key, manifest_key
 from storeroom.errors import IntegrityError, InvalidPath, NotFound, NotSupported
 from storeroom.interfaces import ArtifactStorage
 

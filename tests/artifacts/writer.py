@@ -20,7 +20,7 @@ import sys
 import time
 
 import storeroom
-from storeroom.artifacts import ArtifactStore
+from storeroom.artifactstore import ArtifactStore
 
 ARTIFACT = "shared/report.txt"
 

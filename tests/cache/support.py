@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 
 from storeroom import MemoryProvider, Provider
-from storeroom.cache import Cache, CachedProvider, MemoryCache, NoOpCache, RedisCache
+from storeroom.caches import Cache, MemoryCache, NoOpCache, RedisCache
+from storeroom.providers.cached import CachedProvider
 
 __all__ = [
     "CACHE_KINDS",

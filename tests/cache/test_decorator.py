@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from storeroom.cache import MISSING, Cache, CachedFunction, cached
+from storeroom.caches import MISSING, Cache, CachedFunction, cached
 from tests.cache.support import open_cache
 
 

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 import storeroom
 from storeroom import ConfigurationError
-from storeroom.cache import MISSING, MemoryCache
-from storeroom.cache.memory import approximate_size
+from storeroom.caches import MISSING, MemoryCache
+from storeroom.caches.memory import approximate_size
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""The public face of ``storeroom.cache``: ``__all__`` complete, Redis loaded lazily."""
+"""The public face of ``storeroom.caches``: ``__all__`` complete, Redis loaded lazily."""
 
 from __future__ import annotations
 
@@ -9,8 +9,17 @@ import types
 
 import storeroom
 
-# ``storeroom.cache`` is the URL factory; the package is reached through import_module.
-package = importlib.import_module("storeroom.cache")
+package = importlib.import_module("storeroom.caches")
+
+
+def test_package_and_factory_names_never_meet() -> None:
+    # One name, one thing: the factories are functions whatever was imported before.
+    import storeroom.artifactstore
+    import storeroom.caches  # noqa: F401
+
+    assert callable(storeroom.cache) and callable(storeroom.artifacts)
+    assert not hasattr(storeroom.cache, "__path__")
+    assert not hasattr(storeroom.artifacts, "__path__")
 
 
 def test_all_names_resolve_and_nothing_public_is_left_out() -> None:
@@ -25,7 +34,7 @@ def test_all_names_resolve_and_nothing_public_is_left_out() -> None:
 
 
 def test_the_url_factory_keeps_its_name_after_the_package_loads() -> None:
-    importlib.import_module("storeroom.cache.redis")  # loading a submodule must not rebind it
+    importlib.import_module("storeroom.caches.redis")  # loading a submodule must not rebind it
 
     assert callable(storeroom.cache)
     assert type(storeroom.cache("memory://")).__name__ == "MemoryCache"

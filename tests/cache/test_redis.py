@@ -19,8 +19,8 @@ from redis.asyncio.connection import Connection
 
 import storeroom
 from storeroom import BackendUnavailable, ConfigurationError, PermissionDenied, StorageError
-from storeroom.cache import MISSING, RedisCache, SignedPickleSerializer
-from storeroom.cache.pipeline import pack_commands
+from storeroom.caches import MISSING, RedisCache, SignedPickleSerializer
+from storeroom.caches.pipeline import pack_commands
 from tests.cache.support import make_cache, open_cache, redis_cache_namespace
 
 SIGNING_KEY = b"a test signing key of 32 bytes!!"
@@ -187,7 +187,7 @@ async def test_planted_and_forged_pickles_are_never_loaded(
         "flipped-byte": genuine[:-3] + bytes([genuine[-3] ^ 1]) + genuine[-2:],
         "msgpack-tag-on-pickle": b"m" + body,
     }
-    caplog.set_level(logging.WARNING, logger="storeroom.cache.redis")
+    caplog.set_level(logging.WARNING, logger="storeroom.caches.redis")
     for victim in (cache, pickled):
         for name, payload in payloads.items():
             await raw.set(victim.key(name), payload, ex=60)
@@ -279,7 +279,7 @@ async def test_unreachable_redis_raises_by_default(dead_redis_url: str) -> None:
 async def test_unreachable_redis_fails_open_when_asked(
     dead_redis_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.DEBUG, logger="storeroom.cache.redis")
+    caplog.set_level(logging.DEBUG, logger="storeroom.caches.redis")
     secret_url = dead_redis_url.replace("redis://", "redis://user:hunter2-secret@")
     async with RedisCache(secret_url, fail_open=True, timeout=2) as cache:
         assert await cache.get("k", MISSING) is MISSING

@@ -24,9 +24,9 @@ from storeroom import (
     Provider,
     StorageError,
 )
-from storeroom.providers.azure import AzureConfig, AzureProvider
-from storeroom.providers.gcs import GCSConfig, GCSProvider
-from storeroom.providers.s3 import S3Config, S3Provider
+from storeroom.providers.object.azure import AzureConfig, AzureProvider
+from storeroom.providers.object.gcs import GCSConfig, GCSProvider
+from storeroom.providers.object.s3 import S3Config, S3Provider
 from tests.services.cloud import AZURITE_ACCOUNT, AZURITE_KEY, CloudServer
 
 from .support import unique_prefix

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 import storeroom
-from storeroom.cache import MISSING, Cache, MemoryCache, NoOpCache, RedisCache
+from storeroom.caches import MISSING, Cache, MemoryCache, NoOpCache, RedisCache
 from tests.cache.support import (
     CACHE_KINDS,
     assert_same,

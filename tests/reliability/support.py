@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from storeroom.providers.local import TEMP_PREFIX
+from storeroom.providers.local.posix import TEMP_PREFIX
 
 __all__ = ["REPO", "temp_files"]
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from storeroom import NotFound
-from storeroom.artifacts import ArtifactStore
+from storeroom.artifactstore import ArtifactStore
 from storeroom.providers.local import LocalProvider
 from tests.reliability.conftest import Budget
 from tests.reliability.payloads import digest, seq_of

@@ -34,10 +34,10 @@ import pytest
 
 import storeroom
 from storeroom import IfMatch, StorageError
-from storeroom.artifacts import ArtifactStore
-from storeroom.cache.layered import CachedProvider
+from storeroom.artifactstore import ArtifactStore
 from storeroom.cli import main as cli_main
 from storeroom.files import FileStore
+from storeroom.providers.cached import CachedProvider
 from storeroom.urls import artifacts as open_artifacts
 from storeroom.urls import cache as open_cache
 from storeroom.urls import files as open_files

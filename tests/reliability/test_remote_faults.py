@@ -43,7 +43,7 @@ from storeroom import (
     PreconditionFailed,
     Provider,
 )
-from storeroom.artifacts import ArtifactStore
+from storeroom.artifactstore import ArtifactStore
 from tests.cloud.support import run_limited, unique_prefix
 from tests.reliability.conftest import Budget
 from tests.services.cloud import CloudServer

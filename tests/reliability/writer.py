@@ -20,7 +20,7 @@ import asyncio
 import sys
 from collections.abc import AsyncIterator
 
-from storeroom.artifacts import ArtifactStore
+from storeroom.artifactstore import ArtifactStore
 from storeroom.providers.local import LocalProvider
 from tests.reliability.payloads import digest, payload
 

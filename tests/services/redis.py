@@ -28,7 +28,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from storeroom.cache.redis import glob_escape
+from storeroom.caches.redis import glob_escape
 from tests.services.cloud import _free_port, _stop  # the process helpers of this package
 
 __all__ = ["dead_redis_url", "redis_namespace", "redis_url"]

@@ -24,7 +24,7 @@ from .output import human_size, when
 from .state import Session, json_option, run, state, store_option
 
 if TYPE_CHECKING:
-    from ..artifacts import ArtifactStore, ArtifactVersion
+    from ..artifactstore import ArtifactStore, ArtifactVersion
 
 __all__ = ["COMMANDS", "version_record"]
 
@@ -35,7 +35,7 @@ _USAGE_CODES = frozenset({"invalid_path", "invalid_argument", "configuration_err
 
 def _with_store(body: Callable[[ArtifactStore], Awaitable[_T]]) -> _T:
     """Run ``body`` on the artifact store of this invocation."""
-    from ..artifacts import ArtifactStore
+    from ..artifactstore import ArtifactStore
 
     url = state().artifacts_url
 
@@ -184,7 +184,7 @@ def get(name: str, version: str | None, target: str | None) -> None:
 
 
 async def _versions(store: ArtifactStore, name: str) -> list[dict[str, Any]]:
-    from ..artifacts.heads import map_limited
+    from ..concurrency import map_limited
 
     ids = await store.get_artifact_versions(name)
     if not ids:

@@ -39,7 +39,7 @@ cache_option = click.option(
 
 def _with_cache(url: str, body: Callable[[CacheBackend], Awaitable[_T]]) -> _T:
     """Run ``body`` on the cache at ``url``, closed afterwards."""
-    from ..cache import Cache
+    from ..caches import Cache
     from ..urls import cache
 
     state().redact.add(url)
@@ -74,7 +74,7 @@ def cache_group() -> None:
 @json_option
 def get(key: str, cache_url: str) -> None:
     """Print the value cached at KEY (exit status 1 if there is none)."""
-    from ..cache import MISSING
+    from ..caches import MISSING
 
     value = _with_cache(cache_url, lambda found: found.get(key, MISSING))  # type: ignore[call-arg]
     if value is MISSING:
@@ -150,7 +150,7 @@ def clear(yes: bool, cache_url: str) -> None:
 
 async def _stats(found: CacheBackend, url: str) -> dict[str, Any]:
     """What the cache holds now, and the server's counters where there is a server."""
-    from ..cache import Cache, MemoryCache
+    from ..caches import Cache, MemoryCache
 
     record: dict[str, Any] = {"cache": repr(found)}
     if isinstance(found, MemoryCache):
@@ -167,8 +167,8 @@ async def _redis_stats(url: str, found: Any) -> dict[str, Any]:
     from redis.asyncio import Redis
     from redis.exceptions import RedisError
 
-    from ..cache.redis import glob_escape, map_error
-    from ..urls import mask, split_options
+    from ..caches.redis import glob_escape, map_error
+    from ..options import mask, split_options
 
     server, _ = split_options(url, {})
     client = Redis.from_url(server, socket_timeout=5.0, socket_connect_timeout=5.0)

@@ -33,7 +33,7 @@ from .state import Session, run, state
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from ..artifacts import ArtifactStore
+    from ..artifactstore import ArtifactStore
 
 __all__ = ["COMMANDS"]
 
@@ -149,7 +149,8 @@ async def _folders(tell: _Narrator, session: Session, where: str, scratch: str) 
 
 
 async def _cache(tell: _Narrator, provider: Provider) -> dict[str, int]:
-    from ..cache import CachedProvider, MemoryCache
+    from ..caches import MemoryCache
+    from ..providers.cached import CachedProvider
 
     tell.step("Read through a memory cache")
     memory = MemoryCache()
@@ -211,7 +212,7 @@ def demo(ctx: click.Context, store: str | None, keep: bool) -> None:
     console.print("Each step shows the command you would type to do the same yourself.")
 
     async def body(session: Session) -> None:
-        from ..artifacts import ArtifactStore
+        from ..artifactstore import ArtifactStore
 
         top = Location(where, "")
         try:

@@ -265,7 +265,7 @@ def rm(paths: tuple[str, ...], recursive: bool, yes: bool, concurrency: int) -> 
                     f"this would delete {total} files under {names}; add --yes to confirm"
                 )
             click.confirm(f"Delete {total} files under {names}?", abort=True, err=True)
-        from ..artifacts.heads import map_limited
+        from ..concurrency import map_limited
 
         pairs = [(provider, key) for provider, keys in planned for key in keys]
         await map_limited(lambda pair: pair[0].delete(pair[1]), pairs, concurrency)

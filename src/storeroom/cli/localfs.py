@@ -22,7 +22,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
 from .. import paths
 from ..errors import NotFound, NotSupported
 from ..providers.base import DEFAULT_CHUNK_SIZE, Capabilities, GetResult, ObjectMeta
-from ..providers.posix import object_meta, os_error, write_all
+from ..providers.local.posix import object_meta, os_error, write_all
 
 __all__ = ["LocalFiles"]
 

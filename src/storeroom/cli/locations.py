@@ -25,7 +25,7 @@ import click
 
 from .. import paths
 from ..errors import InvalidPath
-from ..urls import mask
+from ..options import mask
 
 __all__ = [
     "Location",

@@ -4,7 +4,7 @@ Everything a command reports goes through :class:`Output`: in ``--json`` mode
 one JSON document on stdout, otherwise text (rich tables when asked for a
 long listing). Secrets never reach either: :class:`Redactor` knows every URL
 the command was given and scrubs its credentials from any text, as a second
-line of defence behind :func:`storeroom.urls.mask`.
+line of defence behind :func:`storeroom.options.mask`.
 
 rich is imported only when a table or colour is actually printed.
 """
@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
-from ..urls import mask
+from ..options import mask
 
 if TYPE_CHECKING:
     from rich.console import Console

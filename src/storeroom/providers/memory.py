@@ -14,7 +14,7 @@ from typing import Any
 
 from .. import paths
 from ..errors import AlreadyExists, NotFound, PreconditionFailed
-from ..urls import reject_unknown, split_options
+from ..options import reject_unknown, split_options
 from .base import (
     Capabilities,
     GetResult,

@@ -6,13 +6,13 @@ namespace ``app1`` with key ``:x`` never meet. ``clear()`` walks only its own
 namespace with ``SCAN MATCH`` (glob characters escaped) and ``UNLINK``: never
 ``FLUSHDB``, never ``KEYS``.
 
-Values go through a :mod:`~storeroom.cache.serializers` serializer: msgpack
+Values go through a :mod:`~storeroom.caches.serializers` serializer: msgpack
 by default (safe), signed pickle only when asked for. An entry the serializer
 refuses (planted, tampered, another format) is a miss, logged and counted in
 ``stats().rejected``; it is never loaded.
 
 Commands from all tasks share one connection with automatic pipelining
-(:mod:`~storeroom.cache.pipeline`). When Redis cannot be reached, the cache
+(:mod:`~storeroom.caches.pipeline`). When Redis cannot be reached, the cache
 raises :class:`~storeroom.errors.BackendUnavailable` (the default), or with
 ``fail_open=True`` it behaves as a miss (lookups) or a skipped write (``set``,
 ``delete``, ``clear``), logs the outage once at WARNING and counts each
@@ -45,14 +45,14 @@ from ..errors import (
     PermissionDenied,
     StorageError,
 )
-from ..urls import mask, option_bool, option_float, reject_unknown, split_options
+from ..options import mask, option_bool, option_float, reject_unknown, split_options
 from .base import DEFAULT_TTL, Cache, item_pairs, ttl_seconds
 from .pipeline import AutoPipeline
 from .serializers import MsgpackSerializer, Serializer, SignedPickleSerializer
 
 __all__ = ["RedisCache"]
 
-log = logging.getLogger("storeroom.cache.redis")
+log = logging.getLogger("storeroom.caches.redis")
 
 DEFAULT_URL: Final = "redis://127.0.0.1:6379/0"
 DEFAULT_NAMESPACE: Final = "storeroom"

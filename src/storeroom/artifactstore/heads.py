@@ -20,21 +20,18 @@ import asyncio
 import random
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TypeVar
 
 from ..errors import AlreadyExists, NotFound, PreconditionFailed
 from ..providers.base import IfMatch, Provider, PutMode
 from .records import ArtifactVersion, Head, head_key, manifest_key, parse_version
 
-__all__ = ["Backoff", "Heads", "View", "map_limited"]
-
-_T = TypeVar("_T")
-_R = TypeVar("_R")
+__all__ = ["Contention", "Heads", "View"]
 
 
-class Backoff:
+
+class Contention:
     """Randomized exponential backoff between optimistic retries, scaled to the backend.
 
     Random (not synchronized) waits let many racing writers spread out, so a
@@ -59,21 +56,6 @@ class Backoff:
         unit = max(self.base, time.monotonic() - self._started)
         limit = min(self.cap, unit * 2 ** min(self.attempts, 16))
         await asyncio.sleep(random.uniform(0, limit))  # noqa: S311 - jitter, not crypto
-
-
-async def map_limited(
-    func: Callable[[_T], Awaitable[_R]], items: Sequence[_T], limit: int
-) -> list[_R]:
-    """``[await func(item) for item in items]`` with at most ``limit`` in flight, in order."""
-    results: list[_R | None] = [None] * len(items)
-    positions = iter(range(len(items)))
-
-    async def worker() -> None:
-        for index in positions:
-            results[index] = await func(items[index])
-
-    await asyncio.gather(*(worker() for _ in range(max(1, min(limit, len(items))))))
-    return results  # type: ignore[return-value]
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,7 +212,7 @@ class Heads:
         was compacted away: it is void, and the writer must withdraw it.
         ``manifest`` is the version's manifest as stored, if at hand.
         """
-        backoff = Backoff()
+        backoff = Contention()
         while True:
             backoff.start()
             if version.number <= head.floor:
@@ -259,7 +241,7 @@ class Heads:
         ``change`` returns the new head, or ``None`` to leave the head as it is;
         it may raise to abort. Returns the view it was applied to and its result.
         """
-        backoff = Backoff()
+        backoff = Contention()
         while True:
             backoff.start()
             current = await self.view(name)

@@ -41,9 +41,10 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
 
+from ..concurrency import map_limited
 from ..errors import AlreadyExists, IntegrityError, NotFound, PreconditionFailed
 from ..providers.base import IfMatch, Provider
-from .heads import Heads, map_limited
+from .heads import Heads
 from .records import (
     BLOBS,
     TRASH,

@@ -23,7 +23,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from ..urls import option_float, reject_unknown, split_options
+from ..options import option_float, reject_unknown, split_options
 from .base import DEFAULT_TTL, Cache, ttl_seconds
 
 __all__ = ["MemoryCache", "approximate_size"]

@@ -38,11 +38,10 @@ import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Mapping
 from typing import Any, TypeVar
 
-from .. import paths
-from ..errors import AlreadyExists, NotSupported, PreconditionFailed
-from ..urls import option_bool, reject_unknown, split_options
-from . import posix
-from .base import (
+from ... import paths
+from ...errors import AlreadyExists, NotSupported, PreconditionFailed
+from ...options import option_bool, reject_unknown, split_options
+from ..base import (
     DEFAULT_CHUNK_SIZE,
     Capabilities,
     GetResult,
@@ -53,6 +52,7 @@ from .base import (
     PutMode,
     check_range,
 )
+from . import posix
 from .posix import (
     TEMP_FLAGS,
     TEMP_PREFIX,

@@ -27,8 +27,8 @@ from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from functools import cache, lru_cache
 
-from .. import paths
-from ..errors import (
+from ... import paths
+from ...errors import (
     AlreadyExists,
     InvalidPath,
     NotFound,
@@ -36,7 +36,7 @@ from ..errors import (
     PermissionDenied,
     StorageError,
 )
-from .base import DEFAULT_CHUNK_SIZE, ObjectMeta
+from ..base import DEFAULT_CHUNK_SIZE, ObjectMeta
 
 __all__ = [
     "LOCK_FOLDER",

@@ -1,9 +1,11 @@
-"""Caches behind the seed's ``CacheBackend``, a read-through provider and a decorator.
+"""Caches behind the seed's ``CacheBackend``, and a decorator.
+
+The read-through provider, :class:`~storeroom.providers.cached.CachedProvider`,
+lives with the providers.
 
 - :class:`MemoryCache` — LRU bound and TTL in process memory.
 - :class:`RedisCache` — namespaced, safe serializer, automatic pipelining.
 - :class:`NoOpCache` — caches nothing.
-- :class:`CachedProvider` — read-through caching of any provider.
 - :func:`cached` — caches an async function's results, with single flight.
 
 ``get(key, MISSING)`` tells a miss (:data:`MISSING`) from a cached ``None``;
@@ -20,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 
 from .base import MISSING, Cache, CacheStats, Missing
 from .decorator import CachedFunction, cached
-from .layered import CachedProvider
 from .memory import MemoryCache
 from .noop import NoOpCache
 
@@ -40,7 +41,6 @@ __all__ = [
     "Cache",
     "CacheStats",
     "CachedFunction",
-    "CachedProvider",
     "MemoryCache",
     "Missing",
     "MsgpackSerializer",

@@ -27,8 +27,9 @@ from datetime import datetime
 from typing import Any, Final
 
 from .. import paths
+from ..caches.flight import SingleFlight
 from ..interfaces import CacheBackend
-from ..providers.base import (
+from .base import (
     DEFAULT_CHUNK_SIZE,
     GetResult,
     Listing,
@@ -37,7 +38,6 @@ from ..providers.base import (
     PutMode,
     check_range,
 )
-from .flight import SingleFlight
 
 __all__ = ["CachedProvider"]
 

@@ -17,13 +17,13 @@ from typing import Any
 
 from obstore.store import S3Store
 
-from ..urls import option_bool
-from .objectconfig import (
+from ...options import option_bool
+from .config import (
     TransportOptions,
     given,
     parse_bucket_url,
 )
-from .objectstore import ObjectStoreProvider
+from .store import ObjectStoreProvider
 
 __all__ = ["S3Config", "S3Provider"]
 

@@ -1,6 +1,6 @@
 """The one place where obstore's errors become storeroom's.
 
-:meth:`~storeroom.providers.objectstore.ObjectStoreProvider._mapped` catches
+:meth:`~storeroom.providers.object.store.ObjectStoreProvider._mapped` catches
 what :func:`is_native` recognises and raises :func:`storage_error` of it with
 ``raise ... from exc``. Secrets are scrubbed from the native text, in the
 native exception too, so that no traceback shows them.
@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from obstore import exceptions as native
 
-from ..errors import (
+from ...errors import (
     AlreadyExists,
     BackendUnavailable,
     ConfigurationError,

@@ -22,15 +22,15 @@ from typing import TYPE_CHECKING, Any
 
 from obstore.store import GCSStore
 
-from ..errors import NotFound, PreconditionFailed
-from ..urls import option_bool
-from .base import IfMatch, PutMode
-from .objectconfig import (
+from ...errors import NotFound, PreconditionFailed
+from ...options import option_bool
+from ..base import IfMatch, PutMode
+from .config import (
     TransportOptions,
     given,
     parse_bucket_url,
 )
-from .objectstore import ObjectStoreProvider, normalize_etag
+from .store import ObjectStoreProvider, normalize_etag
 
 if TYPE_CHECKING:
     from obstore import PutMode as NativePutMode

@@ -13,10 +13,10 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from .. import paths
-from ..errors import ConfigurationError, InvalidPath
-from ..retry import Backoff
-from ..urls import mask, option_bool, option_float, reject_unknown, split_options
+from ... import paths
+from ...errors import ConfigurationError, InvalidPath
+from ...options import mask, option_bool, option_float, reject_unknown, split_options
+from ...retry import Backoff
 
 if TYPE_CHECKING:
     from obstore.store import ClientConfig, RetryConfig

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from storeroom import InvalidPath, MemoryProvider, NotFound, Provider
-from storeroom.cache import Cache, CachedProvider, MemoryCache
-from storeroom.cache.layered import decode_entry, encode_entry
+from storeroom.caches import Cache, MemoryCache
 from storeroom.providers.base import GetResult
+from storeroom.providers.cached import CachedProvider, decode_entry, encode_entry
 from storeroom.providers.local import LocalProvider
 from tests.cache.support import open_cache
 

@@ -9,7 +9,7 @@ obstore store (Rust ``object_store`` underneath); ``s3.py``, ``azure.py`` and
   are scrubbed from the native text first.
 - Transient failures (5xx such as 503 SlowDown, connection resets, timeouts)
   are retried by obstore with bounded exponential backoff and jitter
-  (:class:`~storeroom.providers.objectconfig.TransportOptions`), then surface
+  (:class:`~storeroom.providers.object.config.TransportOptions`), then surface
   as ``BackendUnavailable``.
 - Conditional puts (``mode="create"``, ``IfMatch``) are retried here, with the
   same policy (:class:`~storeroom.retry.Backoff`); each carries a unique id in
@@ -40,8 +40,8 @@ from typing import TYPE_CHECKING
 
 import obstore
 
-from .. import paths
-from ..errors import (
+from ... import paths
+from ...errors import (
     AlreadyExists,
     BackendUnavailable,
     NotFound,
@@ -49,8 +49,8 @@ from ..errors import (
     PreconditionFailed,
     StorageError,
 )
-from ..urls import mask
-from .base import (
+from ...options import mask
+from ..base import (
     DEFAULT_CHUNK_SIZE,
     Capabilities,
     GetResult,
@@ -61,8 +61,8 @@ from .base import (
     PutMode,
     check_range,
 )
-from .objectconfig import TransportOptions, check_endpoint
-from .objecterrors import is_native, storage_error
+from .config import TransportOptions, check_endpoint
+from .errors import is_native, storage_error
 
 if TYPE_CHECKING:
     from obstore import Attributes, GetOptions

@@ -33,12 +33,13 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from ..concurrency import map_limited
 from ..errors import AlreadyExists, IntegrityError, NotFound, NotSupported, StorageError
 from ..interfaces import ArtifactStorage, StorageResult
 from ..providers.base import Provider
 from ..resource import AsyncResource
 from . import gc as gc_module
-from .heads import Backoff, Heads, View, map_limited
+from .heads import Contention, Heads, View
 from .records import (
     HEADS,
     ArtifactVersion,
@@ -217,7 +218,7 @@ class ArtifactStore(ArtifactStorage, AsyncResource):
             deduplicated = await self._put_blob(sha256, data)
             head, etag, fresh = await self._heads.last(name)
         number = max(head.allocated, head.floor) + 1
-        backoff = Backoff()
+        backoff = Contention()
         while True:
             version = ArtifactVersion(
                 name, number, sha256, len(data), content_type, encoding, metadata, utcnow(),

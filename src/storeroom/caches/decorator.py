@@ -106,7 +106,7 @@ def cached(
     """Cache the results of the decorated async function in ``cache``.
 
     Args:
-        cache: any storeroom :class:`~storeroom.cache.Cache`.
+        cache: any storeroom :class:`~storeroom.caches.Cache`.
         ttl: seconds each result is kept (``0`` or ``None``: no expiry).
         key: builds the key from the call's arguments (default: see the module).
     """

@@ -20,14 +20,14 @@ from urllib.parse import parse_qsl
 
 from obstore.store import AzureStore
 
-from ..errors import ConfigurationError
-from ..urls import option_bool
-from .objectconfig import (
+from ...errors import ConfigurationError
+from ...options import option_bool
+from .config import (
     TransportOptions,
     given,
     parse_bucket_url,
 )
-from .objectstore import ObjectStoreProvider
+from .store import ObjectStoreProvider
 
 __all__ = ["AzureConfig", "AzureProvider", "parse_connection_string"]
 

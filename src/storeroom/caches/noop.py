@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from ..urls import reject_unknown, split_options
+from ..options import reject_unknown, split_options
 from .base import DEFAULT_TTL, Cache, ttl_seconds
 
 __all__ = ["NoOpCache"]
