@@ -24,6 +24,7 @@ import random
 import threading
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -31,6 +32,7 @@ import storeroom.cli.localfs as localfs_module
 import storeroom.providers.local.provider as local_module
 from storeroom.cli.localfs import LocalFiles
 from storeroom.providers.local import LocalProvider
+from storeroom.providers.local.posix import read_all, write_all
 
 pytestmark = pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc/self/fd")
 
@@ -76,7 +78,7 @@ class Gates:
         assert await asyncio.to_thread(self.inside[n].wait, 10), f"call {n} never started"
 
 
-async def cancel(task: asyncio.Future[object]) -> None:
+async def cancel(task: asyncio.Future[Any]) -> None:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
@@ -86,7 +88,7 @@ async def test_a_cancelled_read_keeps_its_fd_until_its_thread_is_done(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     before = open_fds()
-    gates = Gates(local_module.read_all, held=2)
+    gates = Gates(read_all, held=2)
     async with LocalProvider(tmp_path / "root", inline_limit=0) as provider:
         await provider.put("a.bin", b"a" * 1000)
         await provider.put("b.bin", b"b" * 1000)
@@ -107,7 +109,7 @@ async def test_a_cancelled_stream_write_never_writes_into_another_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     before = open_fds()
-    gates = Gates(local_module.write_all, held=2)
+    gates = Gates(write_all, held=2)
     async with LocalProvider(tmp_path / "root", inline_limit=0) as provider:
         monkeypatch.setattr(local_module, "write_all", gates)
         cancelled = asyncio.ensure_future(provider.write_stream("a.bin", [b"a" * 1000]))
@@ -128,7 +130,7 @@ async def test_a_cancelled_cli_write_never_writes_into_another_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     before = open_fds()
-    gates = Gates(localfs_module.write_all, held=2)
+    gates = Gates(write_all, held=2)
     monkeypatch.setattr(localfs_module, "INLINE_LIMIT", 0)
     monkeypatch.setattr(localfs_module, "write_all", gates)
     files = LocalFiles(str(tmp_path / "plain"))
