@@ -18,8 +18,9 @@ These are the rules for names storeroom *creates* (:func:`validate_key`:
 Names that other tools wrote (``draft.``, ``con.txt``, NFD names) must stay
 reachable, so reading, listing and deleting an *existing* name checks only
 that it is safe to address (:func:`validate_address`): a non-empty relative
-path with no empty, ``.`` or ``..`` segment, no NUL and no reserved segment,
-so it names one object under the root and nothing outside it.
+path with no empty, ``.`` or ``..`` segment, no ASCII control character
+(NUL, newline, ...: no object store can address them) and no reserved
+segment, so it names one object under the root and nothing outside it.
 :func:`address_problem` says why a listed key is not addressable (listings
 report such keys in ``Listing.skipped`` instead of failing).
 
@@ -145,7 +146,7 @@ def _validate_by_rules(key: str) -> str:
 
 
 # An addressable key: segments without NUL or "/", none empty, "." or "..", none reserved.
-_ADDRESS_SEGMENT = r"(?!\.\.?(?:/|\Z))(?!(?i:\.sr-))[^/\x00\ud800-\udfff]+"
+_ADDRESS_SEGMENT = r"(?!\.\.?(?:/|\Z))(?!(?i:\.sr-))[^/\x00-\x1f\x7f\ud800-\udfff]+"
 _ADDRESS = re.compile(rf"{_ADDRESS_SEGMENT}(?:/{_ADDRESS_SEGMENT})*")
 
 
@@ -153,7 +154,8 @@ def address_problem(key: object) -> str | None:
     """Why ``key`` cannot be addressed safely, or ``None`` if it can.
 
     An addressable key is a relative path whose segments are not empty, not
-    ``.`` or ``..``, contain no NUL and do not start with the reserved ``.sr-``:
+    ``.`` or ``..``, contain no ASCII control character and do not start with
+    the reserved ``.sr-``:
     it names one object under a root and cannot reach outside it, whatever
     else it holds (trailing dots, device names, any Unicode form).
     """
@@ -165,8 +167,9 @@ def address_problem(key: object) -> str | None:
         return "empty"
     if key[0] == "/":
         return "absolute paths are not allowed"
-    if "\x00" in key:
-        return "NUL is not allowed"
+    for char in key:
+        if char < " " or char == "\x7f":  # no object store can address them
+            return f"control character U+{ord(char):04X}"
     try:  # names read from a POSIX disk carry undecodable bytes as U+DC80..U+DCFF
         key.encode("utf-8", "surrogateescape")
     except UnicodeEncodeError:

@@ -78,6 +78,8 @@ def os_error(exc: OSError, path: str, *, writing: bool = False) -> StorageError:
         return NotFound(f"no object at {path!r}", path=path)
     if code == errno.EEXIST:
         return AlreadyExists(f"an object exists at {path!r}", path=path)
+    if code == errno.EINVAL and exc.filename == path:
+        return InvalidPath(f"{path!r} is not a name under the root", path=path)
     if code in (errno.EACCES, errno.EPERM, errno.EROFS):
         return PermissionDenied(f"permission denied for {path!r}: {exc.strerror}", path=path)
     if code == errno.ELOOP:
@@ -229,6 +231,9 @@ def open_absolute(path: str) -> int:
     return fd
 
 
+#: Segments that never name an entry below a folder.
+_NOT_NAMES = frozenset({"", ".", ".."})
+
 _ROOTS: weakref.WeakSet[RootDir] = weakref.WeakSet()
 
 
@@ -303,6 +308,8 @@ class RootDir:
                 folder is missing and ``create`` is false.
         """
         head, _, name = key.rpartition("/")
+        if name in _NOT_NAMES:  # keys are checked before; this guards the walk below too
+            raise OSError(errno.EINVAL, "not a name under the root", key)
         if not head:
             return self.fd, name
         if self._openat2 is not None:
@@ -316,6 +323,8 @@ class RootDir:
         fd = self.fd
         try:
             for segment in head.split("/"):
+                if segment in _NOT_NAMES:
+                    raise OSError(errno.EINVAL, "not a name under the root", key)
                 try:
                     child = os.open(segment, DIR_FLAGS, dir_fd=fd)
                 except FileNotFoundError:

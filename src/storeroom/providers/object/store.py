@@ -468,9 +468,12 @@ class ObjectStoreProvider(Provider):
             raise AlreadyExists(f"an object exists at {dst_key!r}", path=dst_key) from exc
 
     async def _makedirs(self, key: str) -> None:
-        marker = f"{key}/{FOLDER_MARKER}"
-        with self._mapped("makedirs", key):
-            await obstore.put_async(self._store, marker, b"", use_multipart=False)
+        # Every level gets its marker, as every level of a local folder exists.
+        while key:
+            with self._mapped("makedirs", key):
+                marker = f"{key}/{FOLDER_MARKER}"
+                await obstore.put_async(self._store, marker, b"", use_multipart=False)
+            key = paths.parent(key).rstrip("/")
 
     async def _remove_folder(self, key: str) -> None:
         """Delete the folder's marker if it is all the folder holds."""
