@@ -49,6 +49,7 @@ from abc import abstractmethod
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from types import MappingProxyType
 from typing import Literal, Union
 
 from .. import paths
@@ -58,6 +59,7 @@ from ..resource import AsyncResource
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
+    "NO_METADATA",
     "Capabilities",
     "GetResult",
     "IfMatch",
@@ -67,6 +69,7 @@ __all__ = [
     "PutMode",
     "SkippedKey",
     "check_range",
+    "listed_meta",
 ]
 
 
@@ -96,6 +99,30 @@ class ObjectMeta:
     content_type: str | None = None
     metadata: Mapping[str, str] = field(default_factory=dict)
     version: str | None = None
+
+
+#: The user metadata of an object that has none (shared: it cannot be changed).
+NO_METADATA: Mapping[str, str] = MappingProxyType({})
+_SET_PATH, _SET_SIZE, _SET_MODIFIED, _SET_ETAG, _SET_TYPE, _SET_METADATA, _SET_VERSION = (
+    getattr(ObjectMeta, name).__set__
+    for name in ("path", "size", "modified", "etag", "content_type", "metadata", "version")
+)
+
+
+def listed_meta(
+    path: str, size: int, modified: datetime, etag: str | None, content_type: str | None
+) -> ObjectMeta:
+    """An :class:`ObjectMeta` without user metadata or version, built twice as fast as
+    through ``__init__`` (a listing builds thousands; the result is the same value)."""
+    meta: ObjectMeta = object.__new__(ObjectMeta)
+    _SET_PATH(meta, path)
+    _SET_SIZE(meta, size)
+    _SET_MODIFIED(meta, modified)
+    _SET_ETAG(meta, etag)
+    _SET_TYPE(meta, content_type)
+    _SET_METADATA(meta, NO_METADATA)
+    _SET_VERSION(meta, None)
+    return meta
 
 
 @dataclass(frozen=True, slots=True)
@@ -391,7 +418,11 @@ class Provider(StorageProvider, AsyncResource):
         where the backend pages. Names that cannot be addressed safely are not
         yielded: they are appended to ``skipped`` if given, else logged.
         """
+        problem_of = paths.address_problem
         async for item in self._iter(paths.validate_prefix(prefix)):
+            if type(item) is ObjectMeta and problem_of(item.path) is None:
+                yield item
+                continue
             item = _checked(item)
             if isinstance(item, ObjectMeta):
                 yield item

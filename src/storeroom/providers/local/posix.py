@@ -39,7 +39,7 @@ from ...errors import (
     PermissionDenied,
     StorageError,
 )
-from ..base import DEFAULT_CHUNK_SIZE, ObjectMeta
+from ..base import DEFAULT_CHUNK_SIZE, ObjectMeta, listed_meta
 
 __all__ = [
     "TEMP_PREFIX",
@@ -116,8 +116,15 @@ class mapped:
 
 
 @lru_cache(maxsize=512)
-def _content_type(name: str) -> str | None:
-    return mimetypes.guess_type(name, strict=False)[0]
+def _type_of_extension(extension: str) -> str | None:
+    return mimetypes.guess_type("x" + extension, strict=False)[0]
+
+
+def _content_type(path: str) -> str | None:
+    """The content type of a key, from its extension (cached per extension)."""
+    name = path[path.rfind("/") + 1 :]
+    dot = name.find(".", 1)  # a leading dot (".profile") starts no extension
+    return None if dot < 0 else _type_of_extension(name[dot:])
 
 
 def etag_of(st: os.stat_result) -> str:
@@ -127,12 +134,12 @@ def etag_of(st: os.stat_result) -> str:
 
 def object_meta(path: str, st: os.stat_result) -> ObjectMeta:
     """The :class:`ObjectMeta` of the file at key ``path`` with stat ``st``."""
-    return ObjectMeta(
-        path=path,
-        size=st.st_size,
-        modified=datetime.fromtimestamp(st.st_mtime_ns / 1e9, timezone.utc),
-        etag=etag_of(st),
-        content_type=_content_type(paths.basename(path)),
+    return listed_meta(
+        path,
+        st.st_size,
+        datetime.fromtimestamp(st.st_mtime_ns / 1e9, timezone.utc),
+        f"{st.st_mtime_ns:x}-{st.st_size:x}-{st.st_ino:x}",  # etag_of, inlined: hot
+        _content_type(path),
     )
 
 
@@ -407,7 +414,7 @@ class RootDir:
                     continue
                 sort_name = entry.name + "/" if entry.is_dir(follow_symlinks=False) else entry.name
                 entries.append((sort_name, entry))
-        entries.sort(key=lambda pair: pair[0])
+        entries.sort()  # names are unique in a folder: entries themselves are never compared
         return entries
 
     def close(self) -> None:
@@ -433,6 +440,27 @@ class FolderLocks:
 
     def __init__(self) -> None:
         self._threads = [threading.Lock() for _ in range(LOCK_STRIPES)]
+
+    def acquire(self, folder: str, fd: int) -> threading.Lock:
+        """Take the lock of one folder (key ``folder``, open as ``fd``); give it to
+        :meth:`release` with the same ``fd``."""
+        lock = self._threads[zlib.crc32(folder.encode("utf-8", "surrogateescape")) % LOCK_STRIPES]
+        lock.acquire()
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except BaseException:
+            lock.release()
+            raise
+        return lock
+
+    def release(self, lock: threading.Lock, fd: int) -> None:
+        """Give back a lock from :meth:`acquire`."""
+        try:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        except OSError:
+            pass  # closing the fd releases it anyway
+        finally:
+            lock.release()
 
     @contextlib.contextmanager
     def hold(self, *folders: tuple[str, int]) -> Iterator[None]:

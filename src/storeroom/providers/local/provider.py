@@ -30,9 +30,9 @@ How it keeps its promises:
   than ``inline_limit`` bytes, and every ``durable`` write, run in a thread.
 
 Temp files (``.sr-tmp-<pid>-...``) are hidden from listings. Those of dead
-writers are swept from a folder the first time this provider writes into it
-(and from the root when it opens); :meth:`LocalProvider.sweep` walks the
-whole tree. Opening never walks the tree.
+writers are swept from a folder the first time this provider writes into it;
+:meth:`LocalProvider.sweep` walks the whole tree. Opening never scans
+anything, however many files the root holds.
 """
 
 from __future__ import annotations
@@ -97,8 +97,8 @@ class LocalProvider(Provider):
         durable: fsync every write (file and folder) before returning.
         inline_limit: reads and writes up to this many bytes run on the event
             loop; larger ones run in a thread.
-        sweep: remove temp files left by dead writers: from the root on opening
-            and from each folder the first time this provider writes into it.
+        sweep: remove temp files left by dead writers from each folder the
+            first time this provider writes into it (opening never walks).
     """
 
     capabilities = Capabilities(
@@ -129,10 +129,7 @@ class LocalProvider(Provider):
         self._last_stamp = 0
         self._next_stale_check = 0.0
         self._sweep = sweep
-        self._swept: set[str] = {""}
-        if sweep:
-            with suppress(OSError):
-                sweep_folder(self._dir.fd)
+        self._swept: set[str] = set()
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> LocalProvider:
@@ -303,7 +300,8 @@ class LocalProvider(Provider):
             finally:
                 os.unlink(temp, dir_fd=fd_dir)
         else:
-            with self._locks.hold((paths.parent(key), fd_dir)):
+            lock = self._locks.acquire(paths.parent(key), fd_dir)
+            try:
                 if isinstance(mode, IfMatch):
                     try:
                         current = etag_of(os.stat(name, dir_fd=fd_dir, follow_symlinks=False))
@@ -314,6 +312,8 @@ class LocalProvider(Provider):
                             f"etag of {key!r} is not {mode.etag!r}", path=key
                         )
                 os.replace(temp, name, src_dir_fd=fd_dir, dst_dir_fd=fd_dir)
+            finally:
+                self._locks.release(lock, fd_dir)
         if self.durable:
             os.fsync(fd_dir)
         return object_meta(key, st)
