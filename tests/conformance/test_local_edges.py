@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 from pathlib import Path
@@ -18,6 +19,7 @@ import pytest
 
 from storeroom import IfMatch, NotFound, NotSupported, StorageError
 from storeroom.providers.local import LocalProvider
+from storeroom.providers.local.posix import TEMP_PREFIX
 
 FOREIGN = ("draft.", "con.txt", "cafe\u0301.md", "trailing ", "dir./NUL", "x\udcff.bin")
 
@@ -97,3 +99,28 @@ async def test_storeroom_leaves_no_files_of_its_own_in_the_users_folders(tmp_pat
             await provider.delete(key + ".moved")
     assert own_files(root) == []
     assert sorted(os.listdir(root)) == ["deep", "top.txt"]
+
+
+async def test_opening_scans_nothing_and_a_write_sweeps_its_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "root"
+    (root / "sub").mkdir(parents=True)
+    gone = await asyncio.create_subprocess_exec("true")  # its pid is gone once reaped
+    await gone.wait()
+    dead = f"{TEMP_PREFIX}{gone.pid:x}-dead-0"
+    (root / "sub" / dead).write_bytes(b"left by a crash")
+
+    def refuse(*args: object) -> None:
+        raise AssertionError("opening a provider scanned a folder")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(os, "scandir", refuse)
+        patched.setattr(os, "walk", refuse)
+        provider = LocalProvider(root)
+    async with provider:
+        await provider.put("other/x", b"x")
+        assert (root / "sub" / dead).exists()  # only the folder written into is swept
+        await provider.put("sub/y", b"y")
+        assert not (root / "sub" / dead).exists()
+        assert own_files(root) == []
