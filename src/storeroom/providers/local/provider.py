@@ -169,21 +169,20 @@ class LocalProvider(Provider):
             self._next_stale_check = now + _STALE_CHECK_INTERVAL
         return self._dir.reopen_if_stale()
 
-    def _open_file(self, key: str) -> tuple[int, os.stat_result]:
+    def _fresh(self, writing: bool, func: Callable[..., _T], *args: Any) -> _T:
+        """``func(*args)``, once more if it met ``ENOENT`` in a root since replaced."""
         try:
-            return self._dir.open_file(key)
+            return func(*args)
         except FileNotFoundError as exc:
-            if not self._again(exc, writing=False):
+            if not self._again(exc, writing=writing):
                 raise
-            return self._dir.open_file(key)
+            return func(*args)
+
+    def _open_file(self, key: str) -> tuple[int, os.stat_result]:
+        return self._fresh(False, self._dir.open_file, key)
 
     def _stat(self, key: str) -> os.stat_result:
-        try:
-            return self._dir.stat(key)
-        except FileNotFoundError as exc:
-            if not self._again(exc, writing=False):
-                raise
-            return self._dir.stat(key)
+        return self._fresh(False, self._dir.stat, key)
 
     async def _retried(self, inline: bool, func: Callable[..., _T], *args: Any) -> _T:
         """A write that has not landed if it met ``ENOENT``: once more on a new root."""
@@ -362,12 +361,7 @@ class LocalProvider(Provider):
         metadata: Mapping[str, str] | None,
     ) -> ObjectMeta:
         with mapped(key, writing=True):
-            try:
-                fd_dir, name = self._open_parent(key)
-            except FileNotFoundError as exc:
-                if not self._again(exc, writing=True):
-                    raise
-                fd_dir, name = self._open_parent(key)
+            fd_dir, name = self._fresh(True, self._open_parent, key)
             try:
                 temp, fd = self._new_temp(fd_dir)
                 try:
@@ -493,12 +487,7 @@ class LocalProvider(Provider):
 
     def _open_folder(self, folder: str) -> int | None:
         with mapped(folder):
-            try:
-                return self._dir.open_folder(folder)
-            except FileNotFoundError as exc:
-                if not self._again(exc, writing=False):
-                    raise
-                return self._dir.open_folder(folder)
+            return self._fresh(False, self._dir.open_folder, folder)
 
     async def _iter(self, folder: str) -> AsyncIterator[ObjectMeta | SkippedKey]:
         fd = self._open_folder(folder)
