@@ -124,7 +124,7 @@ def _content_type(path: str) -> str | None:
     """The content type of a key, from its extension (cached per extension)."""
     name = path[path.rfind("/") + 1 :]
     dot = name.find(".", 1)  # a leading dot (".profile") starts no extension
-    return None if dot < 0 else _type_of_extension(name[dot:])
+    return _type_of_extension(name[dot:] if dot > 0 else "")  # "" is None, cached too
 
 
 def etag_of(st: os.stat_result) -> str:
