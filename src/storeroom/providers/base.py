@@ -12,9 +12,9 @@ backend *hook* (``_get``, ``_put``, ...) with checked arguments. Backends
 implement hooks only, so no backend can skip a rule.
 
 Hooks every backend implements: ``_get``, ``_put``, ``_read_range``,
-``_head``, ``_delete``, ``_iter``, ``_list_dir``, ``_copy``, ``_makedirs``,
-``_remove_folder``. Hooks with a default here, overridden where a backend
-does better: ``_read``, ``_exists``, ``_is_dir``, ``_stream``,
+``_head``, ``_delete``, ``_iter``, ``_list_dir``, ``_is_dir``, ``_copy``,
+``_makedirs``, ``_remove_folder``. Hooks with a default here, overridden
+where a backend does better: ``_read``, ``_exists``, ``_stream``,
 ``_write_stream``, ``_rename``.
 
 Names storeroom writes follow :func:`storeroom.paths.validate_key`; names it
@@ -261,6 +261,11 @@ class Provider(StorageProvider, AsyncResource):
         """One level of ``folder`` (``""`` or ``"a/b/"``)."""
 
     @abstractmethod
+    async def _is_dir(self, folder: str) -> bool:
+        """Whether anything is under ``folder`` (``"a/b/"``), an empty folder made by
+        ``makedirs`` included (listings hide the markers that keep those)."""
+
+    @abstractmethod
     async def _copy(self, src: str, dst: str, overwrite: bool) -> None:
         """Copy the object ``src`` to ``dst`` (never the same key)."""
 
@@ -286,10 +291,6 @@ class Provider(StorageProvider, AsyncResource):
         except NotFound:
             return False
         return True
-
-    async def _is_dir(self, folder: str) -> bool:
-        listing = await self._list_dir(folder)
-        return bool(listing.objects or listing.folders or listing.skipped)
 
     async def _stream(self, key: str, chunk_size: int) -> AsyncIterator[bytes]:
         meta = await self._head(key)
