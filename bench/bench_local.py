@@ -1,18 +1,27 @@
 """Small files on local disk: storeroom's LocalProvider next to its peers.
 
 5,000 files of 4 KiB written, read, listed and deleted, at concurrency 1 and 64,
-through: plain synchronous Python (atomic write by temp file and ``os.replace``:
-the practical limit), ``aiofiles`` (what the vibex implementation uses; plain,
-non-atomic writes), obstore's ``LocalStore``, and storeroom's ``LocalProvider``.
-Ratios are against plain synchronous Python.
+through: plain synchronous Python (the practical limit), ``aiofiles`` (what the
+vibex implementation uses; plain, non-atomic writes), obstore's ``LocalStore``,
+and storeroom's ``LocalProvider``. Ratios are against plain synchronous Python,
+which does the same work as storeroom, like for like:
 
-Run: ``.venv/bin/python bench/bench_local.py [--files N] [--repeat R]``
+- a write is atomic: a unique temp file (``O_EXCL``), then ``os.replace``;
+- a listing gives every file with its size and time: ``os.scandir`` of each
+  folder plus the ``stat`` it needs (``iter`` of 5,000 files in 50 folders,
+  and ``list_dir`` of one folder of 5,000 files).
+
+Run on the disk and on tmpfs, and quote both with ``uptime``'s load average::
+
+    .venv/bin/python bench/bench_local.py --dir /tmp
+    .venv/bin/python bench/bench_local.py --dir /dev/shm
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import shutil
 import sys
@@ -30,6 +39,19 @@ from _harness import Case, gather_limited, print_table, run_case
 from storeroom.providers.local import LocalProvider
 
 PAYLOAD = os.urandom(4096)
+#: The folder of the list_dir case (left out of the recursive listing).
+FLAT = "flat"
+
+
+def _fstype(path: str) -> str:
+    """The file system type of ``path`` (from /proc/mounts; longest mount point wins)."""
+    best, kind = "", "?"
+    with contextlib.suppress(OSError), open("/proc/mounts") as mounts:
+        for line in mounts:
+            fields = line.split()
+            if path.startswith(fields[1]) and len(fields[1]) > len(best):
+                best, kind = fields[1], fields[2]
+    return kind
 
 
 def _names(count: int) -> list[str]:
@@ -52,11 +74,15 @@ class Contenders:
     # plain synchronous Python --------------------------------------------------
     def sync_write(self) -> None:
         root = self.roots["sync"]
-        for name in self.names:
+        pid = os.getpid()
+        for n, name in enumerate(self.names):
             path = os.path.join(root, name)
-            tmp = path + ".tmp"
-            with open(tmp, "wb") as f:
-                f.write(PAYLOAD)
+            tmp = f"{path}.{pid}-{n}.tmp"  # unique, as a concurrent writer's must be
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+            try:
+                os.write(fd, PAYLOAD)
+            finally:
+                os.close(fd)
             os.replace(tmp, path)
 
     def sync_read(self) -> None:
@@ -66,8 +92,11 @@ class Contenders:
                 f.read()
 
     def sync_list(self) -> None:
-        root = self.roots["sync"]
-        found = [os.path.join(d, f) for d, _, files in os.walk(root) for f in files]
+        found = _scan_with_stat(self.roots["sync"], recursive=True)
+        assert len(found) == len(self.names)
+
+    def sync_list_dir(self) -> None:
+        found = _scan_with_stat(os.path.join(self.roots["sync"], FLAT), recursive=False)
         assert len(found) == len(self.names)
 
     def sync_delete(self) -> None:
@@ -86,13 +115,6 @@ class Contenders:
 
     async def aiofiles_delete(self, name: str) -> None:
         await aiofiles.os.remove(os.path.join(self.roots["aiofiles"], name))
-
-    async def aiofiles_list(self) -> None:
-        root = self.roots["aiofiles"]
-        found = []
-        for folder in await aiofiles.os.listdir(root):
-            found += await aiofiles.os.listdir(os.path.join(root, folder))
-        assert len(found) == len(self.names)
 
     # obstore LocalStore ------------------------------------------------------
     async def obstore_write(self, name: str) -> None:
@@ -123,6 +145,36 @@ class Contenders:
         found = [meta async for meta in self.local.iter()]
         assert len(found) == len(self.names)
 
+    async def storeroom_list_dir(self) -> None:
+        listing = await self.local.list_dir(FLAT)
+        assert len(listing.objects) == len(self.names)
+
+
+def _scan_with_stat(top: str, *, recursive: bool) -> list[tuple[str, int, float]]:
+    """Every file under ``top`` with its size and time: scandir plus its stat."""
+    found: list[tuple[str, int, float]] = []
+    stack = [top]
+    while stack:
+        folder = stack.pop()
+        with os.scandir(folder) as scan:
+            for entry in scan:
+                if entry.is_dir(follow_symlinks=False):
+                    if recursive and entry.name != FLAT:
+                        stack.append(entry.path)
+                    continue
+                st = entry.stat(follow_symlinks=False)
+                found.append((entry.path, st.st_size, st.st_mtime))
+    return found
+
+
+def _make_flat(root: str, count: int) -> None:
+    """A folder of ``count`` files of 4 KiB (the list_dir case)."""
+    folder = os.path.join(root, FLAT)
+    os.makedirs(folder)
+    for n in range(count):
+        with open(os.path.join(folder, f"f{n:05d}.bin"), "wb") as f:
+            f.write(PAYLOAD)
+
 
 def _each(
     names: list[str], op: Callable[[str], Awaitable[None]], concurrency: int
@@ -140,8 +192,8 @@ def _sync(func: Callable[[], None]) -> Callable[[], Awaitable[None]]:
     return run
 
 
-async def main(count: int, repeat: int) -> None:
-    base = tempfile.mkdtemp(prefix="storeroom-bench-")
+async def main(count: int, repeat: int, where: str | None) -> None:
+    base = tempfile.mkdtemp(prefix="storeroom-bench-", dir=where)
     try:
         c = Contenders(base, _names(count))
         cases: list[Case] = []
@@ -171,17 +223,27 @@ async def main(count: int, repeat: int) -> None:
             )
             cases += [await run_case(write, repeat), await run_case(read, repeat)]
         listing = Case(
-            f"list {count} files",
+            f"iter {count} files (50 folders)",
             count,
             {
                 "sync python": _sync(c.sync_list),
-                "aiofiles": c.aiofiles_list,
                 "obstore LocalStore": c.obstore_list,
                 "storeroom": c.storeroom_list,
             },
             baseline="sync python",
         )
         cases.append(await run_case(listing, repeat))
+        _make_flat(c.roots["sync"], count)
+        _make_flat(c.local.root, count)
+        flat = Case(
+            f"list_dir {count} files (1 folder)",
+            count,
+            {"sync python": _sync(c.sync_list_dir), "storeroom": c.storeroom_list_dir},
+            baseline="sync python",
+        )
+        cases.append(await run_case(flat, repeat))
+        shutil.rmtree(os.path.join(c.roots["sync"], FLAT))
+        shutil.rmtree(os.path.join(c.local.root, FLAT))
         delete = Case(
             f"delete 4 KiB x{count} @64",
             count,
@@ -201,7 +263,12 @@ async def main(count: int, repeat: int) -> None:
         )
         cases.append(await run_case(delete, 1))
         await c.local.aclose()
-        print_table(f"local disk, {count} files of 4 KiB (ratio: vs plain sync Python)", cases)
+        load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
+        print_table(
+            f"{base} ({_fstype(base)}), {count} files of 4 KiB, load average {load} "
+            "(ratio: vs plain sync Python)",
+            cases,
+        )
     finally:
         shutil.rmtree(base, ignore_errors=True)
 
@@ -209,6 +276,7 @@ async def main(count: int, repeat: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--files", type=int, default=5000)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--dir", default=None, help="where to make the folders (default: TMPDIR)")
     args = parser.parse_args()
-    asyncio.run(main(args.files, args.repeat))
+    asyncio.run(main(args.files, args.repeat, args.dir))

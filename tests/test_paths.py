@@ -147,7 +147,7 @@ def test_validate_prefix_returns_a_folder(prefix: str, folder: str) -> None:
     assert paths.validate_prefix(prefix) == folder
 
 
-@pytest.mark.parametrize("prefix", ["a//", "//", "../", "/a", "a/../", "./", "a\\"])
+@pytest.mark.parametrize("prefix", ["a//", "//", "../", "/a", "a/../", "./", "a\x00/"])
 def test_validate_prefix_refuses_bad_folders(prefix: str) -> None:
     with pytest.raises(InvalidPath):
         paths.validate_prefix(prefix)
@@ -207,3 +207,58 @@ def test_fuzz_the_fast_path_accepts_only_what_the_rules_accept(key: str) -> None
     except InvalidPath:
         by_rules = False
     assert by_rules or not fast, key
+
+
+# -- addressing existing names (validate_address / address_problem) -----------
+
+ADDRESSABLE_ONLY = ("draft.", "con.txt", "a/NUL", "cafe\u0301", "a\u2028b", "a ", "C:x", "..x/y..",
+                    "x\udcff", "%2e%2e/x", "a\\b", "x" * 300)  # fmt: skip
+UNADDRESSABLE = ("", "/abs", "../x", "a/../b", "a//b", "x/./y", "x/", ".", "a\x00b", "a\nb", "\x7f",
+                 ".sr-tmp-1", "a/.SR-dir", "\ud800")  # fmt: skip
+
+
+@pytest.mark.parametrize("key", ADDRESSABLE_ONLY, ids=ascii)
+def test_names_other_tools_write_are_addressable_but_never_created(key: str) -> None:
+    assert paths.validate_address(key) == key
+    assert paths.address_problem(key) is None
+    with pytest.raises(InvalidPath):
+        paths.validate_key(key)
+
+
+@pytest.mark.parametrize("key", UNADDRESSABLE, ids=ascii)
+def test_unaddressable_names_are_refused_with_a_reason(key: str) -> None:
+    reason = paths.address_problem(key)
+    assert reason
+    with pytest.raises(InvalidPath, match="invalid key"):
+        paths.validate_address(key)
+
+
+def test_a_prefix_is_an_addressable_folder() -> None:
+    assert paths.validate_prefix("draft./") == "draft./"
+    with pytest.raises(InvalidPath):
+        paths.validate_prefix("../x")
+
+
+@settings(max_examples=500, deadline=None)
+@given(key=st.text(alphabet=st.sampled_from("a./\x00\udcff\ud800 sr-S"), max_size=12) | any_keys())
+def test_fuzz_an_addressable_key_never_leaves_its_root(key: str) -> None:
+    if paths.address_problem(key) is not None:
+        with pytest.raises(InvalidPath):
+            paths.validate_address(key)
+        return
+    assert paths.validate_address(key) == key
+    root = "/srv/store"
+    assert posixpath.normpath(posixpath.join(root, key)) == f"{root}/{key}"
+    assert PurePosixPath(root, key).relative_to(root).parts == tuple(key.split("/"))
+    assert "\x00" not in key
+    key.encode("utf-8", "surrogateescape")
+
+
+@given(key=any_keys() | valid_keys())
+@settings(max_examples=200, deadline=None)
+def test_fuzz_every_creatable_key_is_addressable(key: str) -> None:
+    try:
+        paths.validate_key(key)
+    except InvalidPath:
+        return
+    assert paths.address_problem(key) is None

@@ -11,6 +11,7 @@ from .errors import (
     AlreadyExists,
     BackendUnavailable,
     ConfigurationError,
+    FolderNotEmpty,
     IntegrityError,
     InvalidPath,
     NotFound,
@@ -29,7 +30,15 @@ from .interfaces import (
     StorageProvider,
     StorageResult,
 )
-from .providers.base import Capabilities, GetResult, IfMatch, Listing, ObjectMeta, Provider
+from .providers.base import (
+    Capabilities,
+    GetResult,
+    IfMatch,
+    Listing,
+    ObjectMeta,
+    Provider,
+    SkippedKey,
+)
 from .providers.cached import CachedProvider
 from .providers.local import LocalProvider
 from .providers.memory import MemoryProvider
@@ -73,6 +82,7 @@ __all__ = [
     "FileInfo",
     "FileStorage",
     "FileStore",
+    "FolderNotEmpty",
     "GCSProvider",
     "GetResult",
     "IfMatch",
@@ -91,6 +101,7 @@ __all__ = [
     "Provider",
     "RedisCache",
     "S3Provider",
+    "SkippedKey",
     "StorageBackend",
     "StorageError",
     "StorageProvider",

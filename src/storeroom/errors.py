@@ -10,6 +10,7 @@ with ``raise ... from exc``, so callers catch storeroom errors and nothing else:
     ├── InvalidPath                    also a ValueError        (storeroom.paths)
     ├── PermissionDenied               also a PermissionError
     ├── NotSupported                   the backend cannot do this safely
+    ├── FolderNotEmpty                 a folder to remove still holds something
     ├── IntegrityError                 bytes do not match their recorded hash
     ├── ConfigurationError             also a ValueError: bad URL, scheme or option
     └── BackendUnavailable             transient: retried with backoff first
@@ -26,6 +27,7 @@ __all__ = [
     "AlreadyExists",
     "BackendUnavailable",
     "ConfigurationError",
+    "FolderNotEmpty",
     "IntegrityError",
     "InvalidPath",
     "NotFound",
@@ -91,6 +93,12 @@ class NotSupported(StorageError):
     """The backend cannot do this, or cannot do it safely."""
 
     code = "not_supported"
+
+
+class FolderNotEmpty(StorageError):
+    """A folder to remove still holds objects or folders (remove those first)."""
+
+    code = "folder_not_empty"
 
 
 class IntegrityError(StorageError):

@@ -217,18 +217,23 @@ class FileStore(FileStorage):
             return None
 
     async def delete(self, path: str) -> StorageResult:
-        """Delete the file; a missing file is a failure with code ``not_found``."""
+        """Delete the file, or the folder if it is empty.
+
+        A missing path is a failure with code ``not_found``; a folder that still
+        holds anything is a failure with code ``folder_not_empty`` (removing a
+        folder with its contents is an explicit, recursive operation elsewhere).
+        """
         key = _key(path)
         try:
-            if not await self.provider.exists(key):
-                if await self.provider.is_dir(key):
-                    await self.provider.delete(key)
-                    return StorageResult(success=True, path=key, size=0)
-                raise NotFound(f"no file at {path!r}", path=path)
-            await self.provider.delete(key)
+            if await self.provider.exists(key):
+                await self.provider.delete(key)
+                return StorageResult(success=True, path=key)
+            if not await self.provider.is_dir(key):
+                raise NotFound(f"no file or folder at {path!r}", path=path)
+            await self.provider.remove_folder(key)
         except StorageError as exc:
             return failure(exc, path)
-        return StorageResult(success=True, path=key)
+        return StorageResult(success=True, path=key, size=0)
 
     async def create_directory(self, path: str) -> StorageResult:
         """Make the folder ``path`` and its parents; an existing folder is fine."""

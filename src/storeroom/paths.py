@@ -13,8 +13,19 @@ rules on every backend, so data moves between them unchanged. Rejected with
 - segments longer than 255 bytes and keys longer than 1024 bytes (UTF-8);
 - segments starting with ``.sr-``, reserved for storeroom's own files.
 
-A *prefix* is a folder: ``""`` (everything) or a valid key, with or without
-a trailing ``/``. ``list("a/b")`` finds ``a/b/c`` but never ``a/bc``.
+These are the rules for names storeroom *creates* (:func:`validate_key`:
+``put``, ``write_stream``, ``makedirs``, the target of ``copy``/``rename``).
+Names that other tools wrote (``draft.``, ``con.txt``, NFD names) must stay
+reachable, so reading, listing and deleting an *existing* name checks only
+that it is safe to address (:func:`validate_address`): a non-empty relative
+path with no empty, ``.`` or ``..`` segment, no ASCII control character
+(NUL, newline, ...: no object store can address them) and no reserved
+segment, so it names one object under the root and nothing outside it.
+:func:`address_problem` says why a listed key is not addressable (listings
+report such keys in ``Listing.skipped`` instead of failing).
+
+A *prefix* is a folder: ``""`` (everything) or an addressable key, with or
+without a trailing ``/``. ``list("a/b")`` finds ``a/b/c`` but never ``a/bc``.
 """
 
 from __future__ import annotations
@@ -30,9 +41,11 @@ __all__ = [
     "MAX_KEY_BYTES",
     "MAX_SEGMENT_BYTES",
     "RESERVED_PREFIX",
+    "address_problem",
     "basename",
     "join",
     "parent",
+    "validate_address",
     "validate_key",
     "validate_prefix",
 ]
@@ -132,16 +145,78 @@ def _validate_by_rules(key: str) -> str:
     return key
 
 
+# An addressable key: segments without NUL or "/", none empty, "." or "..", none reserved.
+_ADDRESS_SEGMENT = r"(?!\.\.?(?:/|\Z))(?!(?i:\.sr-))[^/\x00-\x1f\x7f\ud800-\udfff]+"
+_ADDRESS = re.compile(rf"{_ADDRESS_SEGMENT}(?:/{_ADDRESS_SEGMENT})*")
+
+
+def address_problem(key: object) -> str | None:
+    """Why ``key`` cannot be addressed safely, or ``None`` if it can.
+
+    An addressable key is a relative path whose segments are not empty, not
+    ``.`` or ``..``, contain no ASCII control character and do not start with
+    the reserved ``.sr-``:
+    it names one object under a root and cannot reach outside it, whatever
+    else it holds (trailing dots, device names, any Unicode form).
+    """
+    # The common case in C-speed string tests: printable, no "//", no segment with a dot first.
+    if (
+        type(key) is str
+        and key.isprintable()
+        and key
+        and key[0] not in "/."
+        and key[-1] != "/"
+        and "//" not in key
+        and "/." not in key
+    ):
+        return None
+    if not isinstance(key, str):
+        return f"a key is a str, not {type(key).__name__}"
+    if _ADDRESS.fullmatch(key):
+        return None
+    if not key:
+        return "empty"
+    if key[0] == "/":
+        return "absolute paths are not allowed"
+    for char in key:
+        if char < " " or char == "\x7f":  # no object store can address them
+            return f"control character U+{ord(char):04X}"
+    try:  # names read from a POSIX disk carry undecodable bytes as U+DC80..U+DCFF
+        key.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return "a lone surrogate that no file system or store can hold"
+    for segment in key.split("/"):
+        if segment == "":
+            return "empty segment (leading, trailing or doubled '/')"
+        if segment in (".", ".."):
+            return f"'{segment}' segments are not allowed"
+        if segment[: len(RESERVED_PREFIX)].lower() == RESERVED_PREFIX:
+            return f"segments starting with {RESERVED_PREFIX!r} are reserved"
+    return None
+
+
+def validate_address(key: str) -> str:
+    """Return ``key`` unchanged if it names an existing object safely (see module doc).
+
+    Raises:
+        InvalidPath: naming the rule the key breaks.
+    """
+    problem = address_problem(key)
+    if problem is None:  # undecodable bytes of a POSIX name (U+DC80..U+DCFF)
+        return key
+    raise _fail(key, problem)
+
+
 def validate_prefix(prefix: str) -> str:
     """Return ``prefix`` as ``""`` or ``"a/b/"`` (always ending in ``/``).
 
     Raises:
-        InvalidPath: if the prefix without its trailing ``/`` is not a valid key.
+        InvalidPath: if the prefix without its trailing ``/`` is not addressable.
     """
     if prefix in ("", "/", "."):
         return ""
     stripped = prefix[:-1] if prefix.endswith("/") else prefix
-    return validate_key(stripped) + "/"
+    return validate_address(stripped) + "/"
 
 
 def join(*parts: str) -> str:

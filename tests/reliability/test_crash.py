@@ -153,8 +153,8 @@ async def test_sigkill_never_tears_or_loses_a_write(
                 range(start, start + len(acks.objects))
             ), where
             figures["crash: temp files left by a kill"] += len(temp_files(root))
-            async with LocalProvider(root):  # opening sweeps the dead writer's temp files
-                pass
+            async with LocalProvider(root) as sweeper:  # sweeps the dead writers' temp files
+                await sweeper.sweep()
             assert temp_files(root) == [], f"temp files survived the sweep ({where})"
             found = await read_whole(reader)
             if acks.objects:

@@ -11,7 +11,6 @@ target, then ``os.replace``. Keys are ``/``-separated paths under ``root``.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import itertools
 import os
@@ -22,7 +21,8 @@ from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
 from .. import paths
 from ..errors import NotFound, NotSupported
 from ..providers.base import DEFAULT_CHUNK_SIZE, Capabilities, GetResult, ObjectMeta
-from ..providers.local.posix import object_meta, os_error, write_all
+from ..providers.local.fds import SharedFd, use_and_close
+from ..providers.local.posix import mapped, object_meta, os_error, read_all, write_all
 
 __all__ = ["LocalFiles"]
 
@@ -30,6 +30,7 @@ __all__ = ["LocalFiles"]
 INLINE_LIMIT = 256 * 1024
 _TEMP_PREFIX = ".storeroom-tmp-"
 _TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+_READ_FLAGS = os.O_RDONLY | os.O_CLOEXEC
 
 
 class LocalFiles:
@@ -98,36 +99,36 @@ class LocalFiles:
 
     async def get(self, key: str) -> GetResult:
         """The whole file and its metadata (one open, one ``fstat``)."""
-        try:
-            with open(self.path(key), "rb") as handle:
-                st = os.fstat(handle.fileno())
-                if not stat.S_ISREG(st.st_mode):
-                    raise NotFound(f"{self.path(key)!r} is not a file", path=key)
-                if st.st_size <= INLINE_LIMIT:
-                    data = handle.read()
-                else:
-                    data = await asyncio.to_thread(handle.read)
-        except OSError as exc:
-            raise os_error(exc, self.path(key)) from exc
+        target = self.path(key)
+        with mapped(target):
+            fd = os.open(target, _READ_FLAGS)
+            try:
+                st = os.fstat(fd)
+            except BaseException:
+                os.close(fd)
+                raise
+            if not stat.S_ISREG(st.st_mode):
+                os.close(fd)
+                raise NotFound(f"{target!r} is not a file", path=key)
+            data = await use_and_close(fd, st.st_size <= INLINE_LIMIT, read_all, st.st_size)
         return GetResult(data=data, meta=object_meta(key, st))
 
     async def stream(self, key: str, chunk_size: int = DEFAULT_CHUNK_SIZE) -> AsyncIterator[bytes]:
         """The file in chunks of at most ``chunk_size`` bytes."""
+        target = self.path(key)
+        with mapped(target):
+            shared = SharedFd(os.open(target, _READ_FLAGS))
         try:
-            handle = open(self.path(key), "rb")  # noqa: SIM115 (closed below)
-        except OSError as exc:
-            raise os_error(exc, self.path(key)) from exc
-        try:
+            offset = 0
             while True:
-                try:
-                    chunk = await asyncio.to_thread(handle.read, chunk_size)
-                except OSError as exc:
-                    raise os_error(exc, self.path(key)) from exc
+                with mapped(target):
+                    chunk: bytes = await shared.run(False, os.pread, chunk_size, offset)
                 if not chunk:
                     return
+                offset += len(chunk)
                 yield chunk
         finally:
-            handle.close()
+            shared.close()
 
     async def put(
         self,
@@ -154,41 +155,32 @@ class LocalFiles:
         """
         if metadata:
             raise NotSupported("local files do not keep user metadata", path=key)
-        target = self.path(paths.validate_key(key))
+        target = self.path(paths.validate_address(key))
         folder = os.path.dirname(target)
         temp = os.path.join(folder, f"{_TEMP_PREFIX}{self._token}-{next(self._serial)}")
-        try:
+        with mapped(target, writing=True):
             try:
                 fd = os.open(temp, _TEMP_FLAGS, 0o666)
             except FileNotFoundError:  # the first file of its folder
                 os.makedirs(folder, exist_ok=True)
                 fd = os.open(temp, _TEMP_FLAGS, 0o666)
             try:
-                try:
+                # The last user of the fd closes it: never under a running thread.
+                with SharedFd(fd) as shared:
                     if isinstance(chunks, AsyncIterable):
                         async for chunk in chunks:
-                            await _write(fd, chunk)
+                            await shared.run(len(chunk) <= INLINE_LIMIT, write_all, chunk)
                     else:
                         for chunk in chunks:
-                            await _write(fd, chunk)
+                            await shared.run(len(chunk) <= INLINE_LIMIT, write_all, chunk)
                     st = os.fstat(fd)
-                finally:
-                    os.close(fd)
                 os.replace(temp, target)
             except BaseException:
                 with contextlib.suppress(OSError):
                     os.unlink(temp)
                 raise
-        except OSError as exc:
-            raise os_error(exc, target, writing=True) from exc
         return object_meta(key, st)
 
     async def aclose(self) -> None:
         """Nothing to release: every file is closed after each operation."""
 
-
-async def _write(fd: int, chunk: bytes) -> None:
-    if len(chunk) <= INLINE_LIMIT:
-        write_all(fd, chunk)
-    else:
-        await asyncio.to_thread(write_all, fd, chunk)

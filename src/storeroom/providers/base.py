@@ -2,15 +2,28 @@
 
 A provider implements the seed's :class:`~storeroom.interfaces.StorageProvider`
 (``read``, ``write``, ``exists``, ``delete``, ``list``, ``makedirs``) and the
-richer surface the layers above rely on. A backend implements a small core;
-everything else is written once here and may be overridden where the backend
-does better natively.
+richer surface the layers above rely on.
 
-Core (abstract): ``get``, ``put``, ``read_range``, ``head``, ``delete``,
-``iter``, ``list_dir``, ``copy``, ``makedirs``.
+Rules written once (the split of Rust ``object_store``): every public method
+is defined here, checks its arguments and the shared rules once (key rules,
+byte ranges, ``chunk_size``, put modes, metadata support, ``rename``/``copy``
+of a key onto itself, addressability of listed keys) and then calls a small
+backend *hook* (``_get``, ``_put``, ...) with checked arguments. Backends
+implement hooks only, so no backend can skip a rule.
 
-Written once here: ``read``, ``write``, ``exists``, ``list``, ``is_dir``,
-``stream``, ``write_stream``, ``rename``, ``aclose`` and ``async with``.
+Hooks every backend implements: ``_get``, ``_put``, ``_read_range``,
+``_head``, ``_delete``, ``_iter``, ``_list_dir``, ``_is_dir``, ``_copy``,
+``_makedirs``, ``_remove_folder``. Hooks with a default here, overridden
+where a backend does better: ``_read``, ``_exists``, ``_stream``,
+``_write_stream``, ``_rename``.
+
+Names storeroom writes follow :func:`storeroom.paths.validate_key`; names it
+reads, lists or deletes need only be addressable
+(:func:`storeroom.paths.validate_address`), so objects other tools wrote stay
+reachable. A listed key that cannot be addressed safely (``../x``, ``a//b``)
+never breaks a listing: ``list_dir`` reports it in ``Listing.skipped``,
+``scan`` yields it as a :class:`SkippedKey`, ``iter``/``list`` hand it to the
+caller's ``skipped`` list (or log it).
 
 Meaning shared by every backend (and checked by ``tests/conformance``):
 
@@ -21,6 +34,9 @@ Meaning shared by every backend (and checked by ``tests/conformance``):
   :class:`~storeroom.errors.PreconditionFailed` if the etag moved or the key is
   gone; both are atomic where ``capabilities`` says so;
 - ``delete`` of a missing key is not an error (as on every object store);
+  ``delete`` removes objects only; ``remove_folder`` removes an empty folder
+  (markers included) and refuses a non-empty one with
+  :class:`~storeroom.errors.FolderNotEmpty`;
 - ``read_range(path, start, end)`` returns bytes ``[start, end)`` clipped to
   the object; a range past the end is ``b""``.
 """
@@ -28,19 +44,22 @@ Meaning shared by every backend (and checked by ``tests/conformance``):
 from __future__ import annotations
 
 import builtins
+import logging
 from abc import abstractmethod
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from types import MappingProxyType
 from typing import Literal, Union
 
 from .. import paths
-from ..errors import NotFound
+from ..errors import AlreadyExists, NotFound, NotSupported
 from ..interfaces import StorageProvider
 from ..resource import AsyncResource
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
+    "NO_METADATA",
     "Capabilities",
     "GetResult",
     "IfMatch",
@@ -48,7 +67,9 @@ __all__ = [
     "ObjectMeta",
     "Provider",
     "PutMode",
+    "SkippedKey",
     "check_range",
+    "listed_meta",
 ]
 
 
@@ -80,6 +101,30 @@ class ObjectMeta:
     version: str | None = None
 
 
+#: The user metadata of an object that has none (shared: it cannot be changed).
+NO_METADATA: Mapping[str, str] = MappingProxyType({})
+_SET_PATH, _SET_SIZE, _SET_MODIFIED, _SET_ETAG, _SET_TYPE, _SET_METADATA, _SET_VERSION = (
+    getattr(ObjectMeta, name).__set__
+    for name in ("path", "size", "modified", "etag", "content_type", "metadata", "version")
+)
+
+
+def listed_meta(
+    path: str, size: int, modified: datetime, etag: str | None, content_type: str | None
+) -> ObjectMeta:
+    """An :class:`ObjectMeta` without user metadata or version, built twice as fast as
+    through ``__init__`` (a listing builds thousands; the result is the same value)."""
+    meta: ObjectMeta = object.__new__(ObjectMeta)
+    _SET_PATH(meta, path)
+    _SET_SIZE(meta, size)
+    _SET_MODIFIED(meta, modified)
+    _SET_ETAG(meta, etag)
+    _SET_TYPE(meta, content_type)
+    _SET_METADATA(meta, NO_METADATA)
+    _SET_VERSION(meta, None)
+    return meta
+
+
 @dataclass(frozen=True, slots=True)
 class GetResult:
     """The bytes of an object and the metadata they were read with (one snapshot)."""
@@ -101,16 +146,32 @@ PutMode = Union[Literal["overwrite", "create"], IfMatch]  # noqa: UP007
 
 
 @dataclass(frozen=True, slots=True)
+class SkippedKey:
+    """A listed name that cannot be addressed safely, so it is not listed as an object.
+
+    Attributes:
+        path: the name as the backend listed it (``"../x"``, ``"a//b"``, ``"/abs"``).
+        reason: which addressing rule it breaks, in words.
+    """
+
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class Listing:
     """One level of a folder: the objects in it and its sub-folders.
 
     Attributes:
         objects: objects directly in the folder, sorted by path.
         folders: sub-folders as prefixes ending in ``/`` (``"a/b/"``), sorted.
+        skipped: names found in the folder that cannot be addressed safely
+            (:class:`SkippedKey`), in the order found; neither objects nor folders.
     """
 
     objects: tuple[ObjectMeta, ...] = ()
     folders: tuple[str, ...] = ()
+    skipped: tuple[SkippedKey, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,23 +204,142 @@ def check_range(start: int, end: int | None) -> None:
         raise ValueError(f"invalid byte range [{start}, {end})")
 
 
+def _check_mode(mode: object) -> None:
+    if not (mode == "overwrite" or mode == "create" or isinstance(mode, IfMatch)):
+        raise ValueError(f"unknown put mode {mode!r}")
+
+
+_log = logging.getLogger("storeroom")
+
+
 class Provider(StorageProvider, AsyncResource):
-    """Bytes by key: the seed's ``StorageProvider`` and storeroom's richer surface."""
+    """Bytes by key: the seed's ``StorageProvider`` and storeroom's richer surface.
+
+    Public methods check arguments and shared rules here, once; backends
+    implement the ``_``-prefixed hooks, which receive checked keys.
+    """
 
     #: What this backend can do. Backends override it.
     capabilities: Capabilities = Capabilities()
 
-    # -- core: every backend implements these --------------------------------
+    # -- hooks: every backend implements these (arguments already checked) ----
 
     @abstractmethod
+    async def _get(self, key: str) -> GetResult:
+        """Bytes and metadata of the object ``key``; ``NotFound`` if none."""
+
+    @abstractmethod
+    async def _put(
+        self,
+        key: str,
+        data: bytes,
+        mode: PutMode,
+        content_type: str | None,
+        metadata: Mapping[str, str] | None,
+    ) -> ObjectMeta:
+        """Store ``data`` whole or not at all; ``mode`` is a known mode and
+        ``metadata`` is empty unless ``capabilities.metadata``."""
+
+    @abstractmethod
+    async def _read_range(self, key: str, start: int, end: int | None) -> bytes:
+        """Bytes ``[start, end)`` clipped to the object (a checked range)."""
+
+    @abstractmethod
+    async def _head(self, key: str) -> ObjectMeta:
+        """Metadata of the object ``key``; ``NotFound`` if none."""
+
+    @abstractmethod
+    async def _delete(self, key: str) -> None:
+        """Delete the object ``key`` (a missing one is fine; folders are not objects)."""
+
+    @abstractmethod
+    def _iter(self, folder: str) -> AsyncIterator[ObjectMeta | SkippedKey]:
+        """Every object under ``folder`` (``""`` or ``"a/b/"``), recursively, sorted."""
+
+    @abstractmethod
+    async def _list_dir(self, folder: str) -> Listing:
+        """One level of ``folder`` (``""`` or ``"a/b/"``)."""
+
+    @abstractmethod
+    async def _is_dir(self, folder: str) -> bool:
+        """Whether anything is under ``folder`` (``"a/b/"``), an empty folder made by
+        ``makedirs`` included (listings hide the markers that keep those)."""
+
+    @abstractmethod
+    async def _copy(self, src: str, dst: str, overwrite: bool) -> None:
+        """Copy the object ``src`` to ``dst`` (never the same key)."""
+
+    @abstractmethod
+    async def _makedirs(self, key: str) -> None:
+        """Make the folder ``key`` and its parents exist."""
+
+    @abstractmethod
+    async def _remove_folder(self, key: str) -> None:
+        """Remove the empty folder ``key`` (its marker too).
+
+        Raises ``NotFound`` if there is no folder, ``FolderNotEmpty`` if it holds anything.
+        """
+
+    # -- hooks with a default -------------------------------------------------
+
+    async def _read(self, key: str) -> bytes:
+        return (await self._get(key)).data
+
+    async def _exists(self, key: str) -> bool:
+        try:
+            await self._head(key)
+        except NotFound:
+            return False
+        return True
+
+    async def _stream(self, key: str, chunk_size: int) -> AsyncIterator[bytes]:
+        meta = await self._head(key)
+        for start in range(0, meta.size, chunk_size):
+            yield await self._read_range(key, start, min(start + chunk_size, meta.size))
+
+    async def _write_stream(
+        self,
+        key: str,
+        chunks: AsyncIterable[bytes] | Iterable[bytes],
+        content_type: str | None,
+        metadata: Mapping[str, str] | None,
+    ) -> ObjectMeta:
+        """Gathers the chunks, then one put (backends with ``multipart`` do better)."""
+        parts: builtins.list[bytes] = []
+        if isinstance(chunks, AsyncIterable):
+            async for chunk in chunks:
+                parts.append(bytes(chunk))
+        else:
+            parts.extend(bytes(chunk) for chunk in chunks)
+        return await self._put(key, b"".join(parts), "overwrite", content_type, metadata)
+
+    async def _rename(self, src: str, dst: str, overwrite: bool) -> None:
+        """Copy, then delete (backends with ``atomic_rename`` do it in one step)."""
+        await self._copy(src, dst, overwrite)
+        await self._delete(src)
+
+    # -- the public surface: checks once, then a hook -------------------------
+
+    def _check_metadata(self, key: str, metadata: Mapping[str, str] | None) -> None:
+        if metadata and not self.capabilities.metadata:
+            raise NotSupported(f"{type(self).__name__} does not store user metadata", path=key)
+
     async def get(self, path: str) -> GetResult:
         """Read an object's bytes and metadata in one snapshot.
 
         Raises:
             NotFound: if there is no object at ``path``.
         """
+        return await self._get(paths.validate_address(path))
 
-    @abstractmethod
+    async def read(self, path: str) -> bytes:
+        """Read an object's bytes.
+
+        Raises:
+            NotFound: if there is no object at ``path``.
+        """
+        return await self._read(paths.validate_address(path))
+
     async def put(
         self,
         path: str,
@@ -175,81 +355,110 @@ class Provider(StorageProvider, AsyncResource):
             AlreadyExists: ``mode="create"`` and the key exists.
             PreconditionFailed: ``mode=IfMatch(etag)`` and the etag moved or the key is gone.
             NotSupported: the backend cannot honour ``mode`` or ``metadata``.
+            ValueError: ``mode`` is not a put mode.
         """
+        key = paths.validate_key(path)
+        _check_mode(mode)
+        self._check_metadata(key, metadata)
+        return await self._put(key, data, mode, content_type, metadata)
 
-    @abstractmethod
+    async def write(self, path: str, data: bytes) -> None:
+        """Store ``data`` at ``path``, replacing what was there."""
+        await self.put(path, data)
+
     async def read_range(self, path: str, start: int, end: int | None = None) -> bytes:
         """Bytes ``[start, end)`` of an object, clipped to its size (``end=None``: to the end)."""
+        check_range(start, end)
+        return await self._read_range(paths.validate_address(path), start, end)
 
-    @abstractmethod
     async def head(self, path: str) -> ObjectMeta:
         """Metadata of one object, without its bytes.
 
         Raises:
             NotFound: if there is no object at ``path``.
         """
-
-    @abstractmethod
-    async def delete(self, path: str) -> None:
-        """Delete one object; deleting a missing key is not an error."""
-
-    @abstractmethod
-    def iter(self, prefix: str = "") -> AsyncIterator[ObjectMeta]:
-        """Every object under the folder ``prefix``, recursively, sorted by path.
-
-        Objects are yielded as they are listed; no full listing is held in memory
-        where the backend pages.
-        """
-
-    @abstractmethod
-    async def list_dir(self, prefix: str = "") -> Listing:
-        """One level of the folder ``prefix``: its objects and sub-folders."""
-
-    @abstractmethod
-    async def copy(self, src: str, dst: str, *, overwrite: bool = True) -> None:
-        """Copy one object (content, content type and metadata).
-
-        Raises:
-            NotFound: ``src`` does not exist.
-            AlreadyExists: ``overwrite=False`` and ``dst`` exists.
-        """
-
-    @abstractmethod
-    async def makedirs(self, path: str) -> None:
-        """Make the folder ``path`` (and its parents) exist; an existing one is fine."""
-
-    # -- written once ---------------------------------------------------------
-
-    async def read(self, path: str) -> bytes:
-        """Read an object's bytes.
-
-        Raises:
-            NotFound: if there is no object at ``path``.
-        """
-        return (await self.get(path)).data
-
-    async def write(self, path: str, data: bytes) -> None:
-        """Store ``data`` at ``path``, replacing what was there."""
-        await self.put(path, data)
+        return await self._head(paths.validate_address(path))
 
     async def exists(self, path: str) -> bool:
         """Whether an object exists at ``path`` (folders: see :meth:`is_dir`)."""
-        try:
-            await self.head(path)
-        except NotFound:
-            return False
-        return True
+        return await self._exists(paths.validate_address(path))
+
+    async def delete(self, path: str) -> None:
+        """Delete one object; deleting a missing key is not an error.
+
+        A folder is not an object: remove an empty one with :meth:`remove_folder`.
+        """
+        await self._delete(paths.validate_address(path))
+
+    async def remove_folder(self, path: str) -> None:
+        """Remove the empty folder ``path`` (made by ``makedirs`` or left empty).
+
+        Raises:
+            NotFound: there is no folder at ``path``.
+            FolderNotEmpty: the folder still holds objects or folders.
+        """
+        await self._remove_folder(paths.validate_address(path))
+
+    async def is_dir(self, path: str) -> bool:
+        """Whether ``path`` is a folder: made by ``makedirs`` or holding objects."""
+        folder = paths.validate_prefix(path)
+        return not folder or await self._is_dir(folder)
+
+    async def scan(self, prefix: str = "") -> AsyncIterator[ObjectMeta | SkippedKey]:
+        """Every object under the folder ``prefix``, recursively, sorted by path;
+        a name that cannot be addressed safely comes as a :class:`SkippedKey`."""
+        async for item in self._iter(paths.validate_prefix(prefix)):
+            yield _checked(item)
+
+    async def iter(
+        self, prefix: str = "", *, skipped: builtins.list[SkippedKey] | None = None
+    ) -> AsyncIterator[ObjectMeta]:
+        """Every object under the folder ``prefix``, recursively, sorted by path.
+
+        Objects are yielded as they are listed; no full listing is held in memory
+        where the backend pages. Names that cannot be addressed safely are not
+        yielded: they are appended to ``skipped`` if given, else logged.
+        """
+        problem_of = paths.address_problem
+        async for item in self._iter(paths.validate_prefix(prefix)):
+            if type(item) is ObjectMeta and problem_of(item.path) is None:
+                yield item
+                continue
+            item = _checked(item)
+            if isinstance(item, ObjectMeta):
+                yield item
+            elif skipped is not None:
+                skipped.append(item)
+            else:
+                _log.warning("skipped %r while listing: %s", item.path, item.reason)
 
     async def list(self, prefix: str = "") -> builtins.list[str]:
         """Every key under the folder ``prefix``, sorted."""
         return [meta.path async for meta in self.iter(prefix)]
 
-    async def is_dir(self, path: str) -> bool:
-        """Whether ``path`` is a folder: made by ``makedirs`` or holding objects."""
-        if not paths.validate_prefix(path):
-            return True  # the top folder always exists
-        listing = await self.list_dir(path)
-        return bool(listing.objects or listing.folders)
+    async def list_dir(self, prefix: str = "") -> Listing:
+        """One level of the folder ``prefix``: its objects, sub-folders and skipped names."""
+        listing = await self._list_dir(paths.validate_prefix(prefix))
+        if all(paths.address_problem(meta.path) is None for meta in listing.objects) and all(
+            paths.address_problem(folder[:-1]) is None for folder in listing.folders
+        ):
+            return listing
+        skipped = list(listing.skipped)
+        objects: builtins.list[ObjectMeta] = []
+        for meta in listing.objects:
+            item = _checked(meta)
+            if isinstance(item, ObjectMeta):
+                objects.append(item)
+            else:
+                skipped.append(item)
+        folders = []
+        for folder in listing.folders:
+            problem = paths.address_problem(folder[:-1])
+            if problem is None:
+                folders.append(folder)
+            else:
+                skipped.append(SkippedKey(folder, problem))
+        return Listing(tuple(objects), tuple(folders), tuple(skipped))
 
     async def stream(
         self, path: str, chunk_size: int = DEFAULT_CHUNK_SIZE
@@ -258,12 +467,12 @@ class Provider(StorageProvider, AsyncResource):
 
         Raises:
             NotFound: if there is no object at ``path``.
+            ValueError: ``chunk_size`` is not positive.
         """
         if chunk_size <= 0:
             raise ValueError("chunk_size must be positive")
-        meta = await self.head(path)
-        for start in range(0, meta.size, chunk_size):
-            yield await self.read_range(path, start, min(start + chunk_size, meta.size))
+        async for chunk in self._stream(paths.validate_address(path), chunk_size):
+            yield chunk
 
     async def write_stream(
         self,
@@ -275,16 +484,27 @@ class Provider(StorageProvider, AsyncResource):
     ) -> ObjectMeta:
         """Store the concatenated ``chunks`` at ``path``, whole or not at all.
 
-        Backends with ``capabilities.multipart`` upload part by part; this
-        default gathers the chunks first.
+        Backends with ``capabilities.multipart`` upload part by part.
         """
-        parts: builtins.list[bytes] = []
-        if isinstance(chunks, AsyncIterable):
-            async for chunk in chunks:
-                parts.append(bytes(chunk))
-        else:
-            parts.extend(bytes(chunk) for chunk in chunks)
-        return await self.put(path, b"".join(parts), content_type=content_type, metadata=metadata)
+        key = paths.validate_key(path)
+        self._check_metadata(key, metadata)
+        return await self._write_stream(key, chunks, content_type, metadata)
+
+    async def copy(self, src: str, dst: str, *, overwrite: bool = True) -> None:
+        """Copy one object (content, content type and metadata).
+
+        Raises:
+            NotFound: ``src`` does not exist.
+            AlreadyExists: ``overwrite=False`` and ``dst`` exists (also ``dst == src``).
+        """
+        target = paths.validate_key(dst)  # a bad key is refused before a missing source
+        source = paths.validate_address(src)
+        if source == target:
+            await self._head(source)
+            if not overwrite:
+                raise AlreadyExists(f"an object exists at {target!r}", path=target)
+            return
+        await self._copy(source, target, overwrite)
 
     async def rename(self, src: str, dst: str, *, overwrite: bool = True) -> None:
         """Move one object; atomic where ``capabilities.atomic_rename`` says so.
@@ -293,9 +513,22 @@ class Provider(StorageProvider, AsyncResource):
             NotFound: ``src`` does not exist.
             AlreadyExists: ``overwrite=False`` and ``dst`` exists.
         """
-        if src == dst:
-            await self.head(src)
+        target = paths.validate_key(dst)
+        source = paths.validate_address(src)
+        if source == target:
+            await self._head(source)
             return
-        await self.copy(src, dst, overwrite=overwrite)
-        await self.delete(src)
+        await self._rename(source, target, overwrite)
 
+    async def makedirs(self, path: str) -> None:
+        """Make the folder ``path`` (and its parents) exist; an existing one is fine."""
+        await self._makedirs(paths.validate_key(path))
+
+
+def _checked(item: ObjectMeta | SkippedKey) -> ObjectMeta | SkippedKey:
+    """``item``, or a :class:`SkippedKey` if its path cannot be addressed safely."""
+    if isinstance(item, ObjectMeta):
+        problem = paths.address_problem(item.path)
+        if problem is not None:
+            return SkippedKey(item.path, problem)
+    return item

@@ -21,22 +21,19 @@ Entries are plain dicts of bytes, strings and numbers, so every cache
 
 from __future__ import annotations
 
-import builtins
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
 from datetime import datetime
 from typing import Any, Final
 
-from .. import paths
 from ..caches.flight import SingleFlight
 from ..interfaces import CacheBackend
 from .base import (
-    DEFAULT_CHUNK_SIZE,
     GetResult,
     Listing,
     ObjectMeta,
     Provider,
     PutMode,
-    check_range,
+    SkippedKey,
 )
 
 __all__ = ["CachedProvider"]
@@ -114,12 +111,12 @@ class CachedProvider(Provider):
     def __repr__(self) -> str:
         return f"CachedProvider({self.provider!r}, {self.cache!r})"
 
-    def _key(self, path: str) -> str:
-        return self._prefix + paths.validate_key(path)
+    def _key(self, key: str) -> str:
+        return self._prefix + key
 
-    async def _cached(self, path: str) -> GetResult | None:
+    async def _cached(self, key: str) -> GetResult | None:
         """The object from the cache, or ``None`` if it is not there."""
-        return decode_entry(await self.cache.get(self._key(path)))
+        return decode_entry(await self.cache.get(self._key(key)))
 
     async def _invalidate(self, *keys: str) -> None:
         for key in keys:
@@ -128,116 +125,104 @@ class CachedProvider(Provider):
 
     # -- reads -----------------------------------------------------------------
 
-    async def get(self, path: str) -> GetResult:
-        key = self._key(path)
-        found = decode_entry(await self.cache.get(key))
+    async def _get(self, key: str) -> GetResult:
+        cache_key = self._key(key)
+        found = decode_entry(await self.cache.get(cache_key))
         if found is not None:
             return found
 
         async def fetch() -> GetResult:
-            fetched = await self.provider.get(path)
-            if len(fetched.data) <= self.max_object_size and self._flight.is_current(key):
-                await self.cache.set(key, encode_entry(fetched), self.ttl)  # type: ignore[arg-type]
+            fetched = await self.provider.get(key)
+            if len(fetched.data) <= self.max_object_size and self._flight.is_current(cache_key):
+                await self.cache.set(cache_key, encode_entry(fetched), self.ttl)  # type: ignore[arg-type]
             return fetched
 
-        return await self._flight.run(key, fetch)
+        return await self._flight.run(cache_key, fetch)
 
-    async def read_range(self, path: str, start: int, end: int | None = None) -> bytes:
-        check_range(start, end)
-        found = await self._cached(path)
+    async def _read_range(self, key: str, start: int, end: int | None) -> bytes:
+        found = await self._cached(key)
         if found is not None:
             return found.data[start:end]
-        return await self.provider.read_range(path, start, end)
+        return await self.provider.read_range(key, start, end)
 
-    async def head(self, path: str) -> ObjectMeta:
-        found = await self._cached(path)
-        return found.meta if found is not None else await self.provider.head(path)
+    async def _head(self, key: str) -> ObjectMeta:
+        found = await self._cached(key)
+        return found.meta if found is not None else await self.provider.head(key)
 
-    async def stream(
-        self, path: str, chunk_size: int = DEFAULT_CHUNK_SIZE
-    ) -> AsyncIterator[bytes]:
-        if chunk_size <= 0:
-            raise ValueError("chunk_size must be positive")
-        found = await self._cached(path)
+    async def _stream(self, key: str, chunk_size: int) -> AsyncIterator[bytes]:
+        found = await self._cached(key)
         if found is None:
-            async for chunk in self.provider.stream(path, chunk_size):
+            async for chunk in self.provider.stream(key, chunk_size):
                 yield chunk
             return
         for start in range(0, len(found.data), chunk_size):
             yield found.data[start : start + chunk_size]
 
-    # -- listings: always the provider's ---------------------------------------
+    # -- listings and folders: always the provider's ----------------------------
 
-    def iter(self, prefix: str = "") -> AsyncIterator[ObjectMeta]:
-        return self.provider.iter(prefix)
+    def _iter(self, folder: str) -> AsyncIterator[ObjectMeta | SkippedKey]:
+        return self.provider.scan(folder)
 
-    async def list(self, prefix: str = "") -> builtins.list[str]:
-        return await self.provider.list(prefix)
+    async def _list_dir(self, folder: str) -> Listing:
+        return await self.provider.list_dir(folder)
 
-    async def list_dir(self, prefix: str = "") -> Listing:
-        return await self.provider.list_dir(prefix)
+    async def _is_dir(self, folder: str) -> bool:
+        return await self.provider.is_dir(folder)
 
-    async def is_dir(self, path: str) -> bool:
-        return await self.provider.is_dir(path)
+    async def _makedirs(self, key: str) -> None:
+        await self.provider.makedirs(key)
 
-    async def makedirs(self, path: str) -> None:
-        await self.provider.makedirs(path)
+    async def _remove_folder(self, key: str) -> None:
+        await self.provider.remove_folder(key)
 
     # -- writes: through to the provider, then invalidate -----------------------
 
-    async def put(
+    async def _put(
         self,
-        path: str,
+        key: str,
         data: bytes,
-        *,
-        mode: PutMode = "overwrite",
-        content_type: str | None = None,
-        metadata: Mapping[str, str] | None = None,
+        mode: PutMode,
+        content_type: str | None,
+        metadata: Mapping[str, str] | None,
     ) -> ObjectMeta:
-        key = self._key(path)
         try:
             return await self.provider.put(
-                path, data, mode=mode, content_type=content_type, metadata=metadata
+                key, data, mode=mode, content_type=content_type, metadata=metadata
             )
         finally:
-            await self._invalidate(key)
+            await self._invalidate(self._key(key))
 
-    async def write_stream(
+    async def _write_stream(
         self,
-        path: str,
+        key: str,
         chunks: AsyncIterable[bytes] | Iterable[bytes],
-        *,
-        content_type: str | None = None,
-        metadata: Mapping[str, str] | None = None,
+        content_type: str | None,
+        metadata: Mapping[str, str] | None,
     ) -> ObjectMeta:
-        key = self._key(path)
         try:
             return await self.provider.write_stream(
-                path, chunks, content_type=content_type, metadata=metadata
+                key, chunks, content_type=content_type, metadata=metadata
             )
         finally:
-            await self._invalidate(key)
+            await self._invalidate(self._key(key))
 
-    async def delete(self, path: str) -> None:
-        key = self._key(path)
+    async def _delete(self, key: str) -> None:
         try:
-            await self.provider.delete(path)
+            await self.provider.delete(key)
         finally:
-            await self._invalidate(key)
+            await self._invalidate(self._key(key))
 
-    async def copy(self, src: str, dst: str, *, overwrite: bool = True) -> None:
-        key = self._key(dst)
+    async def _copy(self, src: str, dst: str, overwrite: bool) -> None:
         try:
             await self.provider.copy(src, dst, overwrite=overwrite)
         finally:
-            await self._invalidate(key)
+            await self._invalidate(self._key(dst))
 
-    async def rename(self, src: str, dst: str, *, overwrite: bool = True) -> None:
-        keys = (self._key(src), self._key(dst))
+    async def _rename(self, src: str, dst: str, overwrite: bool) -> None:
         try:
             await self.provider.rename(src, dst, overwrite=overwrite)
         finally:
-            await self._invalidate(*keys)
+            await self._invalidate(self._key(src), self._key(dst))
 
     async def aclose(self) -> None:
         """Close the wrapped provider and cache (unless ``close_inner=False``)."""

@@ -1,8 +1,11 @@
 """MemoryProvider: a full backend in a dict, held to the same conformance suite.
 
-Every operation completes without awaiting anything, so each is atomic with
-respect to other tasks on the event loop: conditional writes and renames need
-no lock. Use it in tests, or as a scratch store that vanishes with the process.
+Every hook completes without awaiting anything that suspends, so each is
+atomic with respect to other tasks on the event loop: conditional writes
+and renames need no lock. Folders made by ``makedirs`` are recorded by their
+marker key (``a/.sr-dir``), so an empty folder exists, is listed and can be
+removed with ``remove_folder``. Use it in tests, or as a scratch store that
+vanishes with the process.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .. import paths
-from ..errors import AlreadyExists, NotFound, PreconditionFailed
+from ..errors import AlreadyExists, FolderNotEmpty, NotFound, PreconditionFailed
 from ..options import reject_unknown, split_options
 from .base import (
     Capabilities,
@@ -23,7 +26,7 @@ from .base import (
     ObjectMeta,
     Provider,
     PutMode,
-    check_range,
+    SkippedKey,
 )
 
 __all__ = ["MemoryProvider"]
@@ -62,79 +65,59 @@ class MemoryProvider(Provider):
     def __repr__(self) -> str:
         return f"MemoryProvider('memory://{self.name}')"
 
-    def _get(self, path: str) -> GetResult:
+    def _found(self, key: str) -> GetResult:
         try:
-            return self._objects[paths.validate_key(path)]
+            return self._objects[key]
         except KeyError:
-            raise NotFound(f"no object at {path!r}", path=path) from None
+            raise NotFound(f"no object at {key!r}", path=key) from None
 
-    def _store(
+    async def _get(self, key: str) -> GetResult:
+        return self._found(key)
+
+    async def _put(
         self,
-        path: str,
+        key: str,
         data: bytes,
+        mode: PutMode,
         content_type: str | None,
         metadata: Mapping[str, str] | None,
     ) -> ObjectMeta:
+        current = self._objects.get(key)
+        if mode == "create" and current is not None:
+            raise AlreadyExists(f"an object exists at {key!r}", path=key)
+        if isinstance(mode, IfMatch) and (current is None or current.meta.etag != mode.etag):
+            raise PreconditionFailed(f"etag of {key!r} is not {mode.etag!r}", path=key)
+        data = bytes(data)
         meta = ObjectMeta(
-            path=path,
+            path=key,
             size=len(data),
             modified=datetime.now(timezone.utc),
             etag=f"{next(self._etags):x}",
             content_type=content_type,
             metadata=dict(metadata or {}),
         )
-        self._objects[path] = GetResult(data, meta)
+        self._objects[key] = GetResult(data, meta)
         return meta
 
-    async def get(self, path: str) -> GetResult:
-        return self._get(path)
+    async def _read_range(self, key: str, start: int, end: int | None) -> bytes:
+        return self._found(key).data[start:end]
 
-    async def read(self, path: str) -> bytes:
-        return self._get(path).data
+    async def _head(self, key: str) -> ObjectMeta:
+        return self._found(key).meta
 
-    async def put(
-        self,
-        path: str,
-        data: bytes,
-        *,
-        mode: PutMode = "overwrite",
-        content_type: str | None = None,
-        metadata: Mapping[str, str] | None = None,
-    ) -> ObjectMeta:
-        paths.validate_key(path)
-        current = self._objects.get(path)
-        if mode == "create":
-            if current is not None:
-                raise AlreadyExists(f"an object exists at {path!r}", path=path)
-        elif isinstance(mode, IfMatch):
-            if current is None or current.meta.etag != mode.etag:
-                raise PreconditionFailed(f"etag of {path!r} is not {mode.etag!r}", path=path)
-        elif mode != "overwrite":
-            raise ValueError(f"unknown put mode {mode!r}")
-        return self._store(path, bytes(data), content_type, metadata)
+    async def _exists(self, key: str) -> bool:
+        return key in self._objects
 
-    async def read_range(self, path: str, start: int, end: int | None = None) -> bytes:
-        check_range(start, end)
-        return self._get(path).data[start:end]
+    async def _delete(self, key: str) -> None:
+        self._objects.pop(key, None)
 
-    async def head(self, path: str) -> ObjectMeta:
-        return self._get(path).meta
-
-    async def exists(self, path: str) -> bool:
-        return paths.validate_key(path) in self._objects
-
-    async def delete(self, path: str) -> None:
-        self._objects.pop(paths.validate_key(path), None)
-
-    async def iter(self, prefix: str = "") -> AsyncIterator[ObjectMeta]:
-        folder = paths.validate_prefix(prefix)
+    async def _iter(self, folder: str) -> AsyncIterator[ObjectMeta | SkippedKey]:
         for key in sorted(k for k in self._objects if k.startswith(folder)):
             found = self._objects.get(key)
             if found is not None:
                 yield found.meta
 
-    async def list_dir(self, prefix: str = "") -> Listing:
-        folder = paths.validate_prefix(prefix)
+    async def _list_dir(self, folder: str) -> Listing:
         objects: list[ObjectMeta] = []
         folders: set[str] = set()
         for key in itertools.chain(self._objects, self._folders):
@@ -148,33 +131,36 @@ class MemoryProvider(Provider):
         objects.sort(key=lambda meta: meta.path)
         return Listing(tuple(objects), tuple(sorted(folders)))
 
-    async def is_dir(self, path: str) -> bool:
-        folder = paths.validate_prefix(path)
-        if not folder:
-            return True  # the top folder always exists
+    async def _is_dir(self, folder: str) -> bool:
+        # Markers count here (a folder made by makedirs exists while empty).
         return any(k.startswith(folder) for k in itertools.chain(self._folders, self._objects))
 
-    async def copy(self, src: str, dst: str, *, overwrite: bool = True) -> None:
-        paths.validate_key(dst)  # a bad key is refused before a missing source is reported
-        source = self._get(src)
-        await self.put(
+    async def _copy(self, src: str, dst: str, overwrite: bool) -> None:
+        source = self._found(src)
+        await self._put(
             dst,
             source.data,
-            mode="overwrite" if overwrite else "create",
-            content_type=source.meta.content_type,
-            metadata=source.meta.metadata,
+            "overwrite" if overwrite else "create",
+            source.meta.content_type,
+            source.meta.metadata,
         )
 
-    async def rename(self, src: str, dst: str, *, overwrite: bool = True) -> None:
-        if src == dst:  # as in Provider.rename: a no-op on an existing object
-            self._get(src)
-            return
-        await self.copy(src, dst, overwrite=overwrite)
+    async def _rename(self, src: str, dst: str, overwrite: bool) -> None:
+        await self._copy(src, dst, overwrite)  # no await suspends: atomic on the loop
         del self._objects[src]
 
-    async def makedirs(self, path: str) -> None:
-        key = paths.validate_key(path)
+    async def _makedirs(self, key: str) -> None:
         while key:
             # A folder is recorded by its marker, a child that list_dir sees as a folder.
             self._folders.add(f"{key}/{paths.FOLDER_MARKER}")
             key = paths.parent(key).rstrip("/")
+
+    async def _remove_folder(self, key: str) -> None:
+        folder = key + "/"
+        marker = folder + paths.FOLDER_MARKER
+        inside = [k for k in itertools.chain(self._objects, self._folders) if k.startswith(folder)]
+        if not inside:
+            raise NotFound(f"no folder at {key!r}", path=key)
+        if inside != [marker]:
+            raise FolderNotEmpty(f"the folder {key!r} is not empty", path=key)
+        self._folders.discard(marker)

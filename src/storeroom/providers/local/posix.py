@@ -4,8 +4,10 @@
 - :class:`RootDir`: a folder opened once, whose paths are walked component by
   component with ``O_NOFOLLOW`` relative to each parent's descriptor, so that no
   key and no symlink (even one swapped in mid-operation) reaches outside it;
-- :class:`Stripes`: striped locks that exclude threads and other processes;
-- :func:`sweep_temps`: removal of temp files whose writer died;
+- :class:`FolderLocks`: per-folder locks (``flock`` on the folder itself) that
+  exclude threads and other processes, with no lock file;
+- :func:`sweep_folder` / :func:`sweep_tree`: removal of temp files whose writer died;
+- :class:`mapped`: the error boundary every local operation runs in;
 - small fd helpers (:func:`read_all`, :func:`write_all`, :func:`pread_range`)
   and the stat-to-:class:`~storeroom.providers.base.ObjectMeta` mapping.
 """
@@ -22,6 +24,7 @@ import stat
 import sys
 import threading
 import time
+import weakref
 import zlib
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
@@ -36,26 +39,26 @@ from ...errors import (
     PermissionDenied,
     StorageError,
 )
-from ..base import DEFAULT_CHUNK_SIZE, ObjectMeta
+from ..base import DEFAULT_CHUNK_SIZE, ObjectMeta, listed_meta
 
 __all__ = [
-    "LOCK_FOLDER",
     "TEMP_PREFIX",
+    "FolderLocks",
     "RootDir",
-    "Stripes",
     "etag_of",
+    "mapped",
     "object_meta",
+    "open_absolute",
     "os_error",
     "pread_range",
     "read_all",
-    "sweep_temps",
+    "sweep_folder",
+    "sweep_tree",
     "write_all",
 ]
 
 #: Temp files are ``.sr-tmp-<writer pid, hex>-<token>-<n>`` in the target's folder.
 TEMP_PREFIX = paths.RESERVED_PREFIX + "tmp-"
-#: The folder (under the root) of the lock stripes.
-LOCK_FOLDER = paths.RESERVED_PREFIX + "locks"
 LOCK_STRIPES = 64
 #: Temp files older than this are swept even if their writer's pid is alive.
 STALE_TEMP_SECONDS = 24 * 3600
@@ -75,6 +78,8 @@ def os_error(exc: OSError, path: str, *, writing: bool = False) -> StorageError:
         return NotFound(f"no object at {path!r}", path=path)
     if code == errno.EEXIST:
         return AlreadyExists(f"an object exists at {path!r}", path=path)
+    if code == errno.EINVAL and exc.filename == path:
+        return InvalidPath(f"{path!r} is not a name under the root", path=path)
     if code in (errno.EACCES, errno.EPERM, errno.EROFS):
         return PermissionDenied(f"permission denied for {path!r}: {exc.strerror}", path=path)
     if code == errno.ELOOP:
@@ -89,9 +94,37 @@ def os_error(exc: OSError, path: str, *, writing: bool = False) -> StorageError:
     return StorageError(f"I/O error on {path!r}: {exc.strerror or exc}", path=path)
 
 
+class mapped:
+    """The error boundary of a local operation: an ``OSError`` raised in the block
+    leaves it as the storeroom error :func:`os_error` maps it to.
+
+    A class rather than a generator context manager: it runs on every operation.
+    """
+
+    __slots__ = ("path", "writing")
+
+    def __init__(self, path: str, *, writing: bool = False) -> None:
+        self.path = path
+        self.writing = writing
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
+        if isinstance(exc, OSError) and not isinstance(exc, StorageError):
+            raise os_error(exc, self.path, writing=self.writing) from exc
+
+
 @lru_cache(maxsize=512)
-def _content_type(name: str) -> str | None:
-    return mimetypes.guess_type(name, strict=False)[0]
+def _type_of_extension(extension: str) -> str | None:
+    return mimetypes.guess_type("x" + extension, strict=False)[0]
+
+
+def _content_type(path: str) -> str | None:
+    """The content type of a key, from its extension (cached per extension)."""
+    name = path[path.rfind("/") + 1 :]
+    dot = name.find(".", 1)  # a leading dot (".profile") starts no extension
+    return _type_of_extension(name[dot:] if dot > 0 else "")  # "" is None, cached too
 
 
 def etag_of(st: os.stat_result) -> str:
@@ -101,12 +134,12 @@ def etag_of(st: os.stat_result) -> str:
 
 def object_meta(path: str, st: os.stat_result) -> ObjectMeta:
     """The :class:`ObjectMeta` of the file at key ``path`` with stat ``st``."""
-    return ObjectMeta(
-        path=path,
-        size=st.st_size,
-        modified=datetime.fromtimestamp(st.st_mtime_ns / 1e9, timezone.utc),
-        etag=etag_of(st),
-        content_type=_content_type(paths.basename(path)),
+    return listed_meta(
+        path,
+        st.st_size,
+        datetime.fromtimestamp(st.st_mtime_ns / 1e9, timezone.utc),
+        f"{st.st_mtime_ns:x}-{st.st_size:x}-{st.st_ino:x}",  # etag_of, inlined: hot
+        _content_type(path),
     )
 
 
@@ -179,25 +212,100 @@ def openat2() -> OpenAt2 | None:
             raise OSError(errno.ELOOP if code == errno.EXDEV else code, os.strerror(code), path)
         return fd
 
+    top = os.open("/", DIR_FLAGS)
     try:
-        os.close(call(os.open("/", DIR_FLAGS), ".", DIR_FLAGS))
+        os.close(call(top, ".", DIR_FLAGS))
     except OSError:  # ENOSYS, or refused by a sandbox: walk instead
         return None
+    finally:
+        os.close(top)
     return call
+
+
+def open_absolute(path: str) -> int:
+    """Open the folder at the absolute ``path`` component by component from ``/``,
+    refusing a symbolic link at any step (``ELOOP``)."""
+    fd = os.open("/", DIR_FLAGS)
+    try:
+        for segment in path.strip("/").split("/"):
+            if segment:
+                child = os.open(segment, DIR_FLAGS, dir_fd=fd)
+                os.close(fd)
+                fd = child
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+#: Segments that never name an entry below a folder.
+_NOT_NAMES = frozenset({"", ".", ".."})
+
+_ROOTS: weakref.WeakSet[RootDir] = weakref.WeakSet()
+
+
+def _reopen_after_fork() -> None:
+    for root in list(_ROOTS):
+        root.reopen_in_child()
+
+
+os.register_at_fork(after_in_child=_reopen_after_fork)
 
 
 class RootDir:
     """A folder opened once; keys under it are opened without following links.
 
+    The root's descriptor is replaced (never closed while in use: retired ones
+    stay open until :meth:`close`) when the folder at the root's path is no
+    longer the one it names (:meth:`reopen_if_stale`: the root was removed and
+    made again), and in a forked child (so the child's folder locks are its own).
+
     Args:
-        path: the folder (resolved by the caller); made if missing.
+        path: the folder (resolved by the caller: no symbolic links); made if missing.
     """
 
     def __init__(self, path: str) -> None:
         os.makedirs(path, exist_ok=True)
         self.path = path
-        self.fd = os.open(path, DIR_FLAGS)
+        self.fd = open_absolute(path)
+        self._retired: list[int] = []
+        self._lock = threading.Lock()
         self._openat2 = openat2()
+        _ROOTS.add(self)
+
+    def reopen_if_stale(self) -> bool:
+        """Open the root's path again if the folder it names is not the open one.
+
+        Called after an operation met ``ENOENT``: if the root folder was removed
+        (and perhaps made again), later operations use the folder now at the
+        path, opened without following any symbolic link. True if it changed.
+        """
+        with self._lock:
+            if self.fd < 0:
+                return False
+            try:
+                here = os.stat(self.path, follow_symlinks=False)
+                open_now = os.fstat(self.fd)
+                if open_now.st_nlink and (here.st_dev, here.st_ino) == (
+                    open_now.st_dev,
+                    open_now.st_ino,
+                ):
+                    return False
+                fresh = open_absolute(self.path)
+            except OSError:
+                return False
+            self._retired.append(self.fd)
+            self.fd = fresh
+            return True
+
+    def reopen_in_child(self) -> None:
+        """In a forked child: a descriptor of its own, so ``flock`` excludes the parent."""
+        if self.fd < 0:
+            return
+        with contextlib.suppress(OSError):
+            fresh = open_absolute(self.path)
+            os.close(self.fd)
+            self.fd = fresh
 
     def open_parent(self, key: str, create: bool) -> tuple[int, str]:
         """Open the folder holding ``key``; return ``(fd, name)``. Release the fd after.
@@ -207,6 +315,8 @@ class RootDir:
                 folder is missing and ``create`` is false.
         """
         head, _, name = key.rpartition("/")
+        if name in _NOT_NAMES:  # keys are checked before; this guards the walk below too
+            raise OSError(errno.EINVAL, "not a name under the root", key)
         if not head:
             return self.fd, name
         if self._openat2 is not None:
@@ -220,6 +330,8 @@ class RootDir:
         fd = self.fd
         try:
             for segment in head.split("/"):
+                if segment in _NOT_NAMES:
+                    raise OSError(errno.EINVAL, "not a name under the root", key)
                 try:
                     child = os.open(segment, DIR_FLAGS, dir_fd=fd)
                 except FileNotFoundError:
@@ -241,7 +353,7 @@ class RootDir:
 
     def release(self, fd: int) -> None:
         """Close a folder fd from :meth:`open_parent` (the root's stays open)."""
-        if fd != self.fd:
+        if fd != self.fd and fd not in self._retired:
             os.close(fd)
 
     def open_file(self, key: str) -> tuple[int, os.stat_result]:
@@ -302,65 +414,77 @@ class RootDir:
                     continue
                 sort_name = entry.name + "/" if entry.is_dir(follow_symlinks=False) else entry.name
                 entries.append((sort_name, entry))
-        entries.sort(key=lambda pair: pair[0])
+        entries.sort()  # names are unique in a folder: entries themselves are never compared
         return entries
 
     def close(self) -> None:
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
+        with self._lock:
+            for fd in [self.fd, *self._retired]:
+                if fd >= 0:
+                    os.close(fd)
+            self.fd, self._retired = -1, []
 
 
-class Stripes:
-    """Striped locks over keys that exclude threads of this process and other processes.
+class FolderLocks:
+    """Locks over folders that exclude threads of this process and other processes.
 
-    A key's stripe is ``crc32(key) % 64`` (stable across processes); each stripe
-    is a ``threading.Lock`` plus ``flock`` on a lock file in ``.sr-locks/``.
+    Replacing or removing a name happens under the lock of its folder: a
+    ``threading.Lock`` (striped by the folder's key) excludes this process's
+    threads, then ``flock`` on the folder's own descriptor excludes other
+    processes. No lock file is ever made, so nothing of storeroom's shows in
+    the user's folders, and every process that can open the folder shares the
+    lock (containers too: the lock is on the folder's inode). Two threads never
+    ``flock`` one open file description at once (that would not exclude): the
+    stripe of a folder is taken first.
     """
 
-    def __init__(self, root: RootDir) -> None:
-        self._root = root
+    def __init__(self) -> None:
         self._threads = [threading.Lock() for _ in range(LOCK_STRIPES)]
-        self._fds: dict[int, int] = {}
-        self._pid = os.getpid()
 
-    def _fd(self, stripe: int) -> int:
-        if self._pid != os.getpid():  # forked: the parent's lock files are not ours
-            self._fds, self._pid = {}, os.getpid()
-        fd = self._fds.get(stripe)
-        if fd is None:
-            with contextlib.suppress(FileExistsError):
-                os.mkdir(LOCK_FOLDER, dir_fd=self._root.fd)
-            folder = os.open(LOCK_FOLDER, DIR_FLAGS, dir_fd=self._root.fd)
-            try:
-                flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
-                fd = os.open(f"{stripe:02x}", flags, 0o666, dir_fd=folder)
-            finally:
-                os.close(folder)
-            self._fds[stripe] = fd
-        return fd
+    def acquire(self, folder: str, fd: int) -> threading.Lock:
+        """Take the lock of one folder (key ``folder``, open as ``fd``); give it to
+        :meth:`release` with the same ``fd``."""
+        lock = self._threads[zlib.crc32(folder.encode("utf-8", "surrogateescape")) % LOCK_STRIPES]
+        lock.acquire()
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except BaseException:
+            lock.release()
+            raise
+        return lock
+
+    def release(self, lock: threading.Lock, fd: int) -> None:
+        """Give back a lock from :meth:`acquire`."""
+        try:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        except OSError:
+            pass  # closing the fd releases it anyway
+        finally:
+            lock.release()
 
     @contextlib.contextmanager
-    def hold(self, *keys: str) -> Iterator[None]:
-        """Hold the stripes of ``keys`` (in a fixed order, so two holders never deadlock)."""
-        stripes = sorted({zlib.crc32(key.encode()) % LOCK_STRIPES for key in keys})
+    def hold(self, *folders: tuple[str, int]) -> Iterator[None]:
+        """Hold the locks of ``(folder key, folder fd)`` pairs, always in one order
+        (so two holders never deadlock)."""
+        unique = sorted(dict(folders).items())
+        stripes = sorted({zlib.crc32(folder.encode("utf-8", "surrogateescape")) % LOCK_STRIPES
+                          for folder, _ in unique})  # fmt: skip
         taken: list[int] = []
+        locked: list[int] = []
         try:
             for stripe in stripes:
                 self._threads[stripe].acquire()
                 taken.append(stripe)
-                fcntl.flock(self._fd(stripe), fcntl.LOCK_EX)
+            for _, fd in unique:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                locked.append(fd)
             yield
         finally:
-            for stripe in reversed(taken):
+            for fd in reversed(locked):
                 with contextlib.suppress(OSError):
-                    fcntl.flock(self._fd(stripe), fcntl.LOCK_UN)
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+            for stripe in reversed(taken):
                 self._threads[stripe].release()
-
-    def close(self) -> None:
-        for fd in self._fds.values():
-            os.close(fd)
-        self._fds = {}
 
 
 def _process_alive(pid: int) -> bool:
@@ -373,17 +497,38 @@ def _process_alive(pid: int) -> bool:
     return True
 
 
-def sweep_temps(root: str) -> None:
-    """Remove temp files under ``root`` whose writer is gone (or that are a day old)."""
+def sweep_folder(fd_dir: int, now: float | None = None) -> int:
+    """Remove the temp files in one folder whose writer is gone (or a day old); how many."""
+    now = time.time() if now is None else now
+    removed = 0
+    with os.scandir(fd_dir) as scan:
+        names = [entry.name for entry in scan if entry.name.startswith(TEMP_PREFIX)]
+    for name in names:
+        pid_text = name[len(TEMP_PREFIX) :].split("-", 1)[0]
+        with contextlib.suppress(OSError, ValueError):
+            st = os.stat(name, dir_fd=fd_dir, follow_symlinks=False)
+            if not _process_alive(int(pid_text, 16)) or now - st.st_mtime > STALE_TEMP_SECONDS:
+                os.unlink(name, dir_fd=fd_dir)
+                removed += 1
+    return removed
+
+
+def sweep_tree(fd_root: int) -> int:
+    """:func:`sweep_folder` in every folder under ``fd_root`` (never following links)."""
     now = time.time()
-    for folder, dirs, names in os.walk(root):
-        dirs[:] = [d for d in dirs if not d.startswith(paths.RESERVED_PREFIX)]
-        for name in names:
-            if not name.startswith(TEMP_PREFIX):
-                continue
-            full = os.path.join(folder, name)
-            pid_text = name[len(TEMP_PREFIX) :].split("-", 1)[0]
-            with contextlib.suppress(OSError, ValueError):
-                dead = not _process_alive(int(pid_text, 16))
-                if dead or now - os.lstat(full).st_mtime > STALE_TEMP_SECONDS:
-                    os.unlink(full)
+    removed = 0
+    stack = [os.dup(fd_root)]
+    while stack:
+        fd = stack.pop()
+        try:
+            removed += sweep_folder(fd, now)
+            with os.scandir(fd) as scan:
+                folders = [e.name for e in scan
+                           if e.is_dir(follow_symlinks=False)
+                           and not e.name.startswith(paths.RESERVED_PREFIX)]  # fmt: skip
+            for name in folders:
+                with contextlib.suppress(OSError):
+                    stack.append(os.open(name, DIR_FLAGS, dir_fd=fd))
+        finally:
+            os.close(fd)
+    return removed

@@ -8,27 +8,36 @@ How it keeps its promises:
   the file before and of the folder after the rename.
 - **Create-if-absent** by ``link(2)`` of the finished temp file: the kernel lets
   exactly one of many racing writers, in any process, win the name.
-- **Compare-and-swap** (``IfMatch``) and every other replacement of an existing
-  name happen under a striped ``flock`` lock (files in ``.sr-locks/``), held for
-  a stat and a rename only, so they are linearizable across processes.
+- **Compare-and-swap** (``IfMatch``) and every other replacement or removal of
+  an existing name happen under the lock of its folder (``flock`` on the
+  folder itself, :class:`~.posix.FolderLocks`: no lock file), held for a stat
+  and a rename only, so they are linearizable across processes.
 - **Etags** are ``mtime_ns-size-inode``; each write stamps a fresh nanosecond
   mtime on its new inode, so an etag is never reused within the same folder.
-- **Confinement.** Every key is validated by :mod:`storeroom.paths` and then
-  opened component by component from the root with ``O_NOFOLLOW``, relative to
-  the parent's file descriptor: no key and no symlink, even one swapped in
-  during an operation, can reach outside the root.
+- **Confinement.** Every key is checked by :mod:`storeroom.paths` (in
+  :class:`~storeroom.providers.base.Provider`) and then opened below the root's
+  descriptor without following any symbolic link (:class:`~.posix.RootDir`):
+  no key and no symlink, even one swapped in during an operation, reaches
+  outside the root. If the root folder is removed and made again, the next
+  operation that meets ``ENOENT`` opens the new one (again refusing links).
+- **Descriptors and threads.** A descriptor handed to a worker thread is a
+  :class:`~.fds.SharedFd`: closed by its last user, so a cancelled caller never
+  closes it under the thread (the number could be reused by another open).
+- **Errors.** Every hook runs inside :class:`~.posix.mapped`, the one boundary
+  where ``OSError`` becomes a storeroom error.
 - **Speed.** Small reads and writes run inline on the event loop (a page-cache
   hit costs less than the ~250 us of a thread hop); reads and writes larger
   than ``inline_limit`` bytes, and every ``durable`` write, run in a thread.
 
-Temp files (``.sr-tmp-*``) are hidden from listings and swept when a provider
-opens the folder, if the process that made them is gone.
+Temp files (``.sr-tmp-<pid>-...``) are hidden from listings. Those of dead
+writers are swept from a folder the first time this provider writes into it;
+:meth:`LocalProvider.sweep` walks the whole tree. Opening never scans
+anything, however many files the root holds.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import errno
 import itertools
 import os
@@ -36,10 +45,11 @@ import secrets
 import stat
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Mapping
+from contextlib import suppress
 from typing import Any, TypeVar
 
 from ... import paths
-from ...errors import AlreadyExists, NotSupported, PreconditionFailed
+from ...errors import FolderNotEmpty, NotFound, PreconditionFailed
 from ...options import option_bool, reject_unknown, split_options
 from ..base import (
     DEFAULT_CHUNK_SIZE,
@@ -50,26 +60,33 @@ from ..base import (
     ObjectMeta,
     Provider,
     PutMode,
-    check_range,
+    SkippedKey,
 )
-from . import posix
+from .fds import SharedFd, use_and_close
 from .posix import (
+    DIR_FLAGS,
     TEMP_FLAGS,
     TEMP_PREFIX,
+    FolderLocks,
     RootDir,
-    Stripes,
     etag_of,
+    mapped,
     object_meta,
     os_error,
     pread_range,
     read_all,
-    sweep_temps,
+    sweep_folder,
+    sweep_tree,
     write_all,
 )
 
 __all__ = ["TEMP_PREFIX", "LocalProvider"]
 
 _T = TypeVar("_T")
+#: How often (seconds) a read that found nothing checks whether the root was replaced.
+_STALE_CHECK_INTERVAL = 1.0
+#: Folders remembered as swept (then the memory is cleared and sweeping starts over).
+_SWEPT_LIMIT = 65536
 
 
 class LocalProvider(Provider):
@@ -80,7 +97,8 @@ class LocalProvider(Provider):
         durable: fsync every write (file and folder) before returning.
         inline_limit: reads and writes up to this many bytes run on the event
             loop; larger ones run in a thread.
-        sweep: remove temp files left by dead processes when opening.
+        sweep: remove temp files left by dead writers from each folder the
+            first time this provider writes into it (opening never walks).
     """
 
     capabilities = Capabilities(
@@ -103,16 +121,15 @@ class LocalProvider(Provider):
         self.root = os.path.realpath(os.fspath(root))
         self.durable = durable
         self.inline_limit = inline_limit
-        try:
+        with mapped(self.root, writing=True):
             self._dir = RootDir(self.root)
-        except OSError as exc:
-            raise os_error(exc, self.root) from exc
-        self._stripes = Stripes(self._dir)
+        self._locks = FolderLocks()
         self._temp_token = secrets.token_hex(4)
         self._temp_count = itertools.count()  # next() on it is atomic: threads share it
         self._last_stamp = 0
-        if sweep:
-            sweep_temps(self.root)
+        self._next_stale_check = 0.0
+        self._sweep = sweep
+        self._swept: set[str] = set()
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> LocalProvider:
@@ -126,13 +143,55 @@ class LocalProvider(Provider):
     def __repr__(self) -> str:
         return f"LocalProvider({self.root!r}, durable={self.durable})"
 
+    async def sweep(self) -> int:
+        """Remove every temp file under the root whose writer is gone; how many."""
+        with mapped(self.root):
+            return await asyncio.to_thread(sweep_tree, self._dir.fd)
+
     # -- plumbing -------------------------------------------------------------
 
     async def _run(self, inline: bool, func: Callable[..., _T], *args: Any) -> _T:
-        """Run blocking ``func`` inline when cheap, else in a thread."""
+        """Run blocking ``func`` inline when cheap, else in a thread (which owns
+        every descriptor it opens)."""
         if inline:
             return func(*args)
         return await asyncio.to_thread(func, *args)
+
+    def _again(self, exc: OSError, *, writing: bool) -> bool:
+        """Whether to try once more: ``exc`` is ``ENOENT`` and the root folder was
+        replaced (now reopened). Reads that miss check at most once a second."""
+        if exc.errno != errno.ENOENT:
+            return False
+        if not writing:
+            now = time.monotonic()
+            if now < self._next_stale_check:
+                return False
+            self._next_stale_check = now + _STALE_CHECK_INTERVAL
+        return self._dir.reopen_if_stale()
+
+    def _fresh(self, writing: bool, func: Callable[..., _T], *args: Any) -> _T:
+        """``func(*args)``, once more if it met ``ENOENT`` in a root since replaced."""
+        try:
+            return func(*args)
+        except FileNotFoundError as exc:
+            if not self._again(exc, writing=writing):
+                raise
+            return func(*args)
+
+    def _open_file(self, key: str) -> tuple[int, os.stat_result]:
+        return self._fresh(False, self._dir.open_file, key)
+
+    def _stat(self, key: str) -> os.stat_result:
+        return self._fresh(False, self._dir.stat, key)
+
+    async def _retried(self, inline: bool, func: Callable[..., _T], *args: Any) -> _T:
+        """A write that has not landed if it met ``ENOENT``: once more on a new root."""
+        try:
+            return await self._run(inline, func, *args)
+        except FileNotFoundError as exc:
+            if not self._again(exc, writing=True):
+                raise
+            return await self._run(inline, func, *args)
 
     def _stamp(self) -> int:
         """A fresh nanosecond mtime, strictly increasing within this provider."""
@@ -142,136 +201,97 @@ class LocalProvider(Provider):
 
     # -- reads ----------------------------------------------------------------
 
-    async def _read_open(self, fd: int, size: int) -> bytes:
-        try:
-            return await self._run(size <= self.inline_limit, read_all, fd, size)
-        finally:
-            os.close(fd)
+    async def _get(self, key: str) -> GetResult:
+        with mapped(key):
+            fd, st = self._open_file(key)
+            data = await use_and_close(fd, st.st_size <= self.inline_limit, read_all, st.st_size)
+        return GetResult(data, object_meta(key, st))
 
-    async def get(self, path: str) -> GetResult:
-        key = paths.validate_key(path)
-        try:
-            fd, st = self._dir.open_file(key)
-            return GetResult(await self._read_open(fd, st.st_size), object_meta(key, st))
-        except OSError as exc:
-            raise os_error(exc, path) from exc
+    async def _read(self, key: str) -> bytes:
+        with mapped(key):
+            fd, st = self._open_file(key)
+            return await use_and_close(fd, st.st_size <= self.inline_limit, read_all, st.st_size)
 
-    async def read(self, path: str) -> bytes:
-        key = paths.validate_key(path)
-        try:
-            fd, st = self._dir.open_file(key)
-            return await self._read_open(fd, st.st_size)
-        except OSError as exc:
-            raise os_error(exc, path) from exc
-
-    def _head_sync(self, key: str) -> ObjectMeta:
-        st = self._dir.stat(key)
-        if not stat.S_ISREG(st.st_mode):
-            raise FileNotFoundError(errno.ENOENT, "not a file")
+    async def _head(self, key: str) -> ObjectMeta:
+        with mapped(key):
+            st = self._stat(key)
+            if not stat.S_ISREG(st.st_mode):
+                raise NotFound(f"no object at {key!r}", path=key)
         return object_meta(key, st)
 
-    async def head(self, path: str) -> ObjectMeta:
-        key = paths.validate_key(path)
-        try:
-            return self._head_sync(key)
-        except OSError as exc:
-            raise os_error(exc, path) from exc
-
-    async def exists(self, path: str) -> bool:
-        key = paths.validate_key(path)
-        try:
-            return stat.S_ISREG(self._dir.stat(key).st_mode)
-        except (FileNotFoundError, NotADirectoryError):
-            return False
-        except OSError as exc:
-            raise os_error(exc, path) from exc
-
-    async def is_dir(self, path: str) -> bool:
-        folder = paths.validate_prefix(path)
-        if not folder:
-            return True
-        try:
-            return stat.S_ISDIR(self._dir.stat(folder[:-1]).st_mode)
-        except (FileNotFoundError, NotADirectoryError):
-            return False
-        except OSError as exc:
-            raise os_error(exc, path) from exc
-
-    async def read_range(self, path: str, start: int, end: int | None = None) -> bytes:
-        check_range(start, end)
-        key = paths.validate_key(path)
-        try:
-            fd, st = self._dir.open_file(key)
+    async def _exists(self, key: str) -> bool:
+        with mapped(key):
             try:
-                stop = st.st_size if end is None else min(end, st.st_size)
-                inline = stop - start <= self.inline_limit
-                return await self._run(inline, pread_range, fd, start, stop)
-            finally:
-                os.close(fd)
-        except OSError as exc:
-            raise os_error(exc, path) from exc
+                return stat.S_ISREG(self._stat(key).st_mode)
+            except (FileNotFoundError, NotADirectoryError):
+                return False
 
-    async def stream(
-        self, path: str, chunk_size: int = DEFAULT_CHUNK_SIZE
-    ) -> AsyncIterator[bytes]:
-        if chunk_size <= 0:
-            raise ValueError("chunk_size must be positive")
-        key = paths.validate_key(path)
+    async def _is_dir(self, folder: str) -> bool:
+        with mapped(folder):
+            try:
+                return stat.S_ISDIR(self._stat(folder[:-1]).st_mode)
+            except (FileNotFoundError, NotADirectoryError):
+                return False
+
+    async def _read_range(self, key: str, start: int, end: int | None) -> bytes:
+        with mapped(key):
+            fd, st = self._open_file(key)
+            stop = st.st_size if end is None else min(end, st.st_size)
+            inline = stop - start <= self.inline_limit
+            return await use_and_close(fd, inline, pread_range, start, stop)
+
+    async def _stream(self, key: str, chunk_size: int) -> AsyncIterator[bytes]:
         inline = chunk_size <= self.inline_limit
-        try:
-            fd, _ = self._dir.open_file(key)
-        except OSError as exc:
-            raise os_error(exc, path) from exc
+        with mapped(key):
+            fd, _ = self._open_file(key)
+        shared = SharedFd(fd)
         try:
             offset = 0
             while True:
-                try:
-                    chunk = await self._run(inline, os.pread, fd, chunk_size, offset)
-                except OSError as exc:
-                    raise os_error(exc, path) from exc
+                with mapped(key):
+                    chunk: bytes = await shared.run(inline, os.pread, chunk_size, offset)
                 if not chunk:
                     return
                 offset += len(chunk)
                 yield chunk
         finally:
-            os.close(fd)
+            shared.close()
 
     # -- writes ---------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def _temp(self, fd_dir: int) -> Iterator[tuple[str, int]]:
-        """A new temp file in the folder ``fd_dir``, as ``(name, fd)``.
-
-        The block writes it, seals it (:meth:`_seal` closes the fd) and commits it;
-        if anything in the block fails, the temp file is removed.
-        """
+    def _new_temp(self, fd_dir: int) -> tuple[str, int]:
+        """A new temp file in the folder ``fd_dir``, as ``(name, fd)``."""
         temp = f"{TEMP_PREFIX}{os.getpid():x}-{self._temp_token}-{next(self._temp_count):x}"
-        fd = os.open(temp, TEMP_FLAGS, 0o666, dir_fd=fd_dir)
-        try:
-            yield temp, fd
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temp, dir_fd=fd_dir)
-            raise
+        return temp, os.open(temp, TEMP_FLAGS, 0o666, dir_fd=fd_dir)
+
+    def _open_parent(self, key: str) -> tuple[int, str]:
+        """The folder of ``key`` (made if missing), swept of dead temp files once."""
+        fd_dir, name = self._dir.open_parent(key, create=True)
+        if self._sweep:
+            folder = paths.parent(key)
+            if folder not in self._swept:
+                if len(self._swept) >= _SWEPT_LIMIT:
+                    self._swept.clear()
+                self._swept.add(folder)
+                with suppress(OSError):
+                    sweep_folder(fd_dir)
+        return fd_dir, name
 
     def _seal(self, fd: int) -> os.stat_result:
         """Stamp a fresh mtime (so a fresh etag) on a written temp file, fsync if
-        durable, and close it (also when that fails); return its stat."""
-        try:
-            stamp = self._stamp()
-            os.utime(fd, ns=(stamp, stamp))
-            if self.durable:
-                os.fsync(fd)
-            return os.fstat(fd)
-        finally:
-            os.close(fd)
+        durable; return its stat."""
+        stamp = self._stamp()
+        os.utime(fd, ns=(stamp, stamp))
+        if self.durable:
+            os.fsync(fd)
+        return os.fstat(fd)
 
     def _commit(
         self, key: str, fd_dir: int, temp: str, name: str, mode: PutMode, st: os.stat_result
     ) -> ObjectMeta:
         """Move the sealed temp file ``temp`` (stat ``st``) to ``name`` as ``mode`` says.
 
-        Called inside :meth:`_temp`, which removes the temp file if this fails.
+        The caller removes the temp file if this fails.
         """
         if mode == "create":
             try:
@@ -279,7 +299,8 @@ class LocalProvider(Provider):
             finally:
                 os.unlink(temp, dir_fd=fd_dir)
         else:
-            with self._stripes.hold(key):
+            lock = self._locks.acquire(paths.parent(key), fd_dir)
+            try:
                 if isinstance(mode, IfMatch):
                     try:
                         current = etag_of(os.stat(name, dir_fd=fd_dir, follow_symlinks=False))
@@ -289,195 +310,193 @@ class LocalProvider(Provider):
                         raise PreconditionFailed(
                             f"etag of {key!r} is not {mode.etag!r}", path=key
                         )
-                elif mode != "overwrite":
-                    raise ValueError(f"unknown put mode {mode!r}")
                 os.replace(temp, name, src_dir_fd=fd_dir, dst_dir_fd=fd_dir)
+            finally:
+                self._locks.release(lock, fd_dir)
         if self.durable:
             os.fsync(fd_dir)
         return object_meta(key, st)
 
-    def _put_sync(self, key: str, data: bytes, mode: PutMode) -> ObjectMeta:
-        fd_dir, name = self._dir.open_parent(key, create=True)
-        try:
-            with self._temp(fd_dir) as (temp, fd):
-                try:
-                    write_all(fd, data)
-                except BaseException:
-                    os.close(fd)
-                    raise
-                return self._commit(key, fd_dir, temp, name, mode, self._seal(fd))
-        finally:
-            self._dir.release(fd_dir)
-
-    def _check_put(self, mode: PutMode, metadata: Mapping[str, str] | None) -> None:
-        if metadata:
-            raise NotSupported("LocalProvider does not store user metadata")
-        if not (mode in ("overwrite", "create") or isinstance(mode, IfMatch)):
-            raise ValueError(f"unknown put mode {mode!r}")
-
-    async def put(
-        self,
-        path: str,
-        data: bytes,
-        *,
-        mode: PutMode = "overwrite",
-        content_type: str | None = None,
-        metadata: Mapping[str, str] | None = None,
+    def _write_sync(
+        self, key: str, mode: PutMode, fill: Callable[[int], None]
     ) -> ObjectMeta:
-        key = paths.validate_key(path)
-        self._check_put(mode, metadata)
-        inline = not self.durable and len(data) <= self.inline_limit
+        """Make a temp file in ``key``'s folder, ``fill`` it, seal and commit it."""
+        fd_dir, name = self._open_parent(key)
         try:
-            return await self._run(inline, self._put_sync, key, data, mode)
-        except OSError as exc:
-            raise os_error(exc, path, writing=True) from exc
-
-    async def write_stream(
-        self,
-        path: str,
-        chunks: AsyncIterable[bytes] | Iterable[bytes],
-        *,
-        content_type: str | None = None,
-        metadata: Mapping[str, str] | None = None,
-    ) -> ObjectMeta:
-        key = paths.validate_key(path)
-        self._check_put("overwrite", metadata)
-        try:
-            fd_dir, name = self._dir.open_parent(key, create=True)
-        except OSError as exc:
-            raise os_error(exc, path, writing=True) from exc
-        try:
-            with self._temp(fd_dir) as (temp, fd):
-                try:
-                    if isinstance(chunks, AsyncIterable):
-                        async for chunk in chunks:
-                            await self._run(len(chunk) <= self.inline_limit, write_all, fd, chunk)
-                    else:
-                        for chunk in chunks:
-                            await self._run(len(chunk) <= self.inline_limit, write_all, fd, chunk)
-                except BaseException:
-                    os.close(fd)
-                    raise
-                st = await self._run(not self.durable, self._seal, fd)
-                return self._commit(key, fd_dir, temp, name, "overwrite", st)
-        except OSError as exc:
-            raise os_error(exc, path, writing=True) from exc
-        finally:
-            self._dir.release(fd_dir)
-
-    def _delete_sync(self, key: str) -> None:
-        fd_dir, name = self._dir.open_parent(key, create=False)
-        try:
-            with self._stripes.hold(key):
-                try:
-                    os.unlink(name, dir_fd=fd_dir)
-                except IsADirectoryError:
-                    # A folder is not an object; an empty one (makedirs) goes away.
-                    with contextlib.suppress(OSError):
-                        os.rmdir(name, dir_fd=fd_dir)
-        finally:
-            self._dir.release(fd_dir)
-
-    async def delete(self, path: str) -> None:
-        key = paths.validate_key(path)
-        try:
-            self._delete_sync(key)
-        except (FileNotFoundError, NotADirectoryError):
-            return
-        except OSError as exc:
-            raise os_error(exc, path) from exc
-
-    def _copy_sync(self, fd_in: int, dst: str, overwrite: bool) -> None:
-        try:
-            fd_dir, name = self._dir.open_parent(dst, create=True)
+            temp, fd = self._new_temp(fd_dir)
             try:
-                with self._temp(fd_dir) as (temp, fd_out):
-                    try:
-                        while os.copy_file_range(fd_in, fd_out, DEFAULT_CHUNK_SIZE * 16):
-                            pass
-                    except BaseException:
-                        os.close(fd_out)
-                        raise
-                    mode: PutMode = "overwrite" if overwrite else "create"
-                    self._commit(dst, fd_dir, temp, name, mode, self._seal(fd_out))
+                try:
+                    fill(fd)
+                    st = self._seal(fd)
+                finally:
+                    os.close(fd)
+                return self._commit(key, fd_dir, temp, name, mode, st)
+            except BaseException:
+                with suppress(OSError):
+                    os.unlink(temp, dir_fd=fd_dir)
+                raise
+        finally:
+            self._dir.release(fd_dir)
+
+    def _put_sync(self, key: str, data: bytes, mode: PutMode) -> ObjectMeta:
+        return self._write_sync(key, mode, lambda fd: write_all(fd, data))
+
+    async def _put(
+        self,
+        key: str,
+        data: bytes,
+        mode: PutMode,
+        content_type: str | None,
+        metadata: Mapping[str, str] | None,
+    ) -> ObjectMeta:
+        inline = not self.durable and len(data) <= self.inline_limit
+        with mapped(key, writing=True):
+            return await self._retried(inline, self._put_sync, key, data, mode)
+
+    async def _write_stream(
+        self,
+        key: str,
+        chunks: AsyncIterable[bytes] | Iterable[bytes],
+        content_type: str | None,
+        metadata: Mapping[str, str] | None,
+    ) -> ObjectMeta:
+        with mapped(key, writing=True):
+            fd_dir, name = self._fresh(True, self._open_parent, key)
+            try:
+                temp, fd = self._new_temp(fd_dir)
+                try:
+                    with SharedFd(fd) as shared:
+                        if isinstance(chunks, AsyncIterable):
+                            async for chunk in chunks:
+                                await shared.run(len(chunk) <= self.inline_limit, write_all, chunk)
+                        else:
+                            for chunk in chunks:
+                                await shared.run(len(chunk) <= self.inline_limit, write_all, chunk)
+                        st = await shared.run(not self.durable, self._seal)
+                    return self._commit(key, fd_dir, temp, name, "overwrite", st)
+                except BaseException:
+                    with suppress(OSError):
+                        os.unlink(temp, dir_fd=fd_dir)
+                    raise
             finally:
                 self._dir.release(fd_dir)
-        finally:
-            os.close(fd_in)
 
-    async def copy(self, src: str, dst: str, *, overwrite: bool = True) -> None:
-        source, target = paths.validate_key(src), paths.validate_key(dst)
+    async def _delete(self, key: str) -> None:
+        with mapped(key):
+            try:
+                fd_dir, name = self._dir.open_parent(key, create=False)
+            except (FileNotFoundError, NotADirectoryError):
+                return
+            try:
+                with self._locks.hold((paths.parent(key), fd_dir)):
+                    os.unlink(name, dir_fd=fd_dir)
+            except (FileNotFoundError, IsADirectoryError):
+                return  # missing, or a folder (not an object: see remove_folder)
+            finally:
+                self._dir.release(fd_dir)
+
+    async def _remove_folder(self, key: str) -> None:
+        with mapped(key):
+            fd_dir, name = self._dir.open_parent(key, create=False)
+            try:
+                with self._locks.hold((paths.parent(key), fd_dir)):
+                    self._rmdir(key, fd_dir, name)
+            finally:
+                self._dir.release(fd_dir)
+
+    def _rmdir(self, key: str, fd_dir: int, name: str) -> None:
         try:
-            fd_in, st = self._dir.open_file(source)
+            os.rmdir(name, dir_fd=fd_dir)
+            return
+        except NotADirectoryError:
+            raise NotFound(f"no folder at {key!r} (it is an object)", path=key) from None
         except OSError as exc:
-            raise os_error(exc, src) from exc
+            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                raise
+        # Not empty: if only dead writers' temp files are left, they go first.
+        fd = os.open(name, DIR_FLAGS, dir_fd=fd_dir)
+        try:
+            sweep_folder(fd)
+            with os.scandir(fd) as scan:
+                empty = next(iter(scan), None) is None
+        finally:
+            os.close(fd)
+        if not empty:
+            raise FolderNotEmpty(f"the folder {key!r} is not empty", path=key)
+        os.rmdir(name, dir_fd=fd_dir)
+
+    def _copy_sync(self, fd_in: int, dst: str, overwrite: bool) -> None:
+        def fill(fd_out: int) -> None:
+            while os.copy_file_range(fd_in, fd_out, DEFAULT_CHUNK_SIZE * 16):
+                pass
+
+        self._write_sync(dst, "overwrite" if overwrite else "create", fill)
+
+    async def _copy(self, src: str, dst: str, overwrite: bool) -> None:
+        with mapped(src):
+            fd_in, st = self._open_file(src)
         inline = not self.durable and st.st_size <= self.inline_limit
-        try:
-            await self._run(inline, self._copy_sync, fd_in, target, overwrite)
-        except OSError as exc:
-            raise os_error(exc, dst, writing=True) from exc
+        with mapped(dst, writing=True):
+            await use_and_close(fd_in, inline, self._copy_sync, dst, overwrite)
 
     def _rename_sync(self, src: str, dst: str, overwrite: bool) -> None:
-        src_dir, src_name = self._dir.open_parent(src, create=False)
+        with mapped(src):
+            src_dir, src_name = self._dir.open_parent(src, create=False)
         try:
-            if not stat.S_ISREG(os.stat(src_name, dir_fd=src_dir, follow_symlinks=False).st_mode):
-                raise FileNotFoundError(errno.ENOENT, "not a file")
-            dst_dir, dst_name = self._dir.open_parent(dst, create=True)
+            with mapped(src):
+                st = os.stat(src_name, dir_fd=src_dir, follow_symlinks=False)
+                if not stat.S_ISREG(st.st_mode):
+                    raise NotFound(f"no object at {src!r}", path=src)
+            with mapped(dst, writing=True):  # a parent of dst that is a file is about dst
+                dst_dir, dst_name = self._open_parent(dst)
             try:
-                with self._stripes.hold(src, dst):
-                    if overwrite:
-                        os.replace(src_name, dst_name, src_dir_fd=src_dir, dst_dir_fd=dst_dir)
-                    else:
-                        os.link(
-                            src_name,
-                            dst_name,
-                            src_dir_fd=src_dir,
-                            dst_dir_fd=dst_dir,
-                            follow_symlinks=False,
-                        )
-                        os.unlink(src_name, dir_fd=src_dir)
+                with self._locks.hold((paths.parent(src), src_dir), (paths.parent(dst), dst_dir)):
+                    try:
+                        if overwrite:
+                            os.replace(src_name, dst_name, src_dir_fd=src_dir, dst_dir_fd=dst_dir)
+                        else:
+                            os.link(src_name, dst_name, src_dir_fd=src_dir,
+                                    dst_dir_fd=dst_dir, follow_symlinks=False)  # fmt: skip
+                            os.unlink(src_name, dir_fd=src_dir)
+                    except FileNotFoundError as exc:  # the source went meanwhile
+                        raise os_error(exc, src) from exc
+                    except OSError as exc:
+                        raise os_error(exc, dst, writing=True) from exc
                 if self.durable:
-                    os.fsync(dst_dir)
-                    os.fsync(src_dir)
+                    with mapped(dst, writing=True):
+                        os.fsync(dst_dir)
+                        os.fsync(src_dir)
             finally:
                 self._dir.release(dst_dir)
         finally:
             self._dir.release(src_dir)
 
-    async def rename(self, src: str, dst: str, *, overwrite: bool = True) -> None:
-        source, target = paths.validate_key(src), paths.validate_key(dst)
-        if source == target:
-            await self.head(source)
-            return
-        try:
-            await self._run(not self.durable, self._rename_sync, source, target, overwrite)
-        except FileExistsError as exc:
-            raise AlreadyExists(f"an object exists at {dst!r}", path=dst) from exc
-        except OSError as exc:
-            raise os_error(exc, src) from exc
+    async def _rename(self, src: str, dst: str, overwrite: bool) -> None:
+        await self._run(not self.durable, self._rename_sync, src, dst, overwrite)
 
-    async def makedirs(self, path: str) -> None:
-        key = paths.validate_key(path)
-        try:
-            # Opening the parent of a child of ``key`` makes every folder down to ``key``.
-            fd_dir, _ = self._dir.open_parent(key + "/child", create=True)
-            self._dir.release(fd_dir)
-        except OSError as exc:
-            raise os_error(exc, path, writing=True) from exc
+    def _makedirs_sync(self, key: str) -> None:
+        # Opening the parent of a child of ``key`` makes every folder down to ``key``.
+        fd_dir, _ = self._dir.open_parent(key + "/child", create=True)
+        self._dir.release(fd_dir)
+
+    async def _makedirs(self, key: str) -> None:
+        with mapped(key, writing=True):
+            await self._retried(True, self._makedirs_sync, key)
 
     # -- listings -------------------------------------------------------------
 
-    async def iter(self, prefix: str = "") -> AsyncIterator[ObjectMeta]:
-        folder = paths.validate_prefix(prefix)
-        try:
-            fd = self._dir.open_folder(folder)
-        except OSError as exc:
-            raise os_error(exc, prefix) from exc
+    def _open_folder(self, folder: str) -> int | None:
+        with mapped(folder):
+            return self._fresh(False, self._dir.open_folder, folder)
+
+    async def _iter(self, folder: str) -> AsyncIterator[ObjectMeta | SkippedKey]:
+        fd = self._open_folder(folder)
         if fd is None:
             return
         stack: list[tuple[str, int, Iterator[tuple[str, os.DirEntry[str]]]]] = []
         try:
-            stack.append((folder, fd, iter(self._dir.entries(fd))))
+            with mapped(folder):
+                stack.append((folder, fd, iter(self._dir.entries(fd))))
             while stack:
                 base, fd_dir, entries = stack[-1]
                 pair = next(entries, None)
@@ -488,7 +507,7 @@ class LocalProvider(Provider):
                 sort_name, entry = pair
                 if sort_name.endswith("/"):
                     try:
-                        child = os.open(entry.name, posix.DIR_FLAGS, dir_fd=fd_dir)
+                        child = os.open(entry.name, DIR_FLAGS, dir_fd=fd_dir)
                     except OSError:
                         continue
                     stack.append((base + sort_name, child, iter(self._dir.entries(child))))
@@ -502,28 +521,23 @@ class LocalProvider(Provider):
             for _, fd_dir, _ in stack:
                 os.close(fd_dir)
 
-    async def list_dir(self, prefix: str = "") -> Listing:
-        folder = paths.validate_prefix(prefix)
+    async def _list_dir(self, folder: str) -> Listing:
+        fd = self._open_folder(folder)
+        if fd is None:
+            return Listing()
         try:
-            fd = self._dir.open_folder(folder)
-            if fd is None:
-                return Listing()
-            try:
-                objects, folders = [], []
+            objects, folders = [], []
+            with mapped(folder):
                 for sort_name, entry in self._dir.entries(fd):
                     if sort_name.endswith("/"):
                         folders.append(folder + sort_name)
                     else:
-                        with contextlib.suppress(FileNotFoundError):
-                            objects.append(
-                                object_meta(folder + entry.name, entry.stat(follow_symlinks=False))
-                            )
-                return Listing(tuple(objects), tuple(folders))
-            finally:
-                os.close(fd)
-        except OSError as exc:
-            raise os_error(exc, prefix) from exc
+                        with suppress(FileNotFoundError):
+                            st = entry.stat(follow_symlinks=False)
+                            objects.append(object_meta(folder + entry.name, st))
+            return Listing(tuple(objects), tuple(folders))
+        finally:
+            os.close(fd)
 
     async def aclose(self) -> None:
-        self._stripes.close()
         self._dir.close()

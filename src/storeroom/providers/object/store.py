@@ -44,6 +44,7 @@ from ... import paths
 from ...errors import (
     AlreadyExists,
     BackendUnavailable,
+    FolderNotEmpty,
     NotFound,
     NotSupported,
     PreconditionFailed,
@@ -51,7 +52,6 @@ from ...errors import (
 )
 from ...options import mask
 from ..base import (
-    DEFAULT_CHUNK_SIZE,
     Capabilities,
     GetResult,
     IfMatch,
@@ -59,7 +59,7 @@ from ..base import (
     ObjectMeta,
     Provider,
     PutMode,
-    check_range,
+    SkippedKey,
 )
 from .config import TransportOptions, check_endpoint
 from .errors import is_native, storage_error
@@ -234,8 +234,7 @@ class ObjectStoreProvider(Provider):
 
     # -- reads ----------------------------------------------------------------------
 
-    async def get(self, path: str) -> GetResult:
-        key = paths.validate_key(path)
+    async def _get(self, key: str) -> GetResult:
         for _ in range(_WHOLE_READ_ATTEMPTS):
             try:
                 with self._mapped("get", key):
@@ -254,20 +253,17 @@ class ObjectStoreProvider(Provider):
             path=key,
         )
 
-    async def head(self, path: str) -> ObjectMeta:
-        key = paths.validate_key(path)
-        return (await self._head(key))[0]
+    async def _head(self, key: str) -> ObjectMeta:
+        return (await self._head_attributes(key))[0]
 
-    async def _head(self, key: str) -> tuple[ObjectMeta, Attributes]:
+    async def _head_attributes(self, key: str) -> tuple[ObjectMeta, Attributes]:
         with self._mapped("head", key):
             result = await obstore.get_async(self._store, key, options={"head": True})
         return _meta(key, result.meta, result.attributes), result.attributes
 
-    async def read_range(self, path: str, start: int, end: int | None = None) -> bytes:
-        check_range(start, end)
-        key = paths.validate_key(path)
+    async def _read_range(self, key: str, start: int, end: int | None) -> bytes:
         if end == start:
-            await self.head(key)
+            await self._head(key)
             return b""
         try:
             with self._mapped("read_range", key):
@@ -283,11 +279,8 @@ class ObjectStoreProvider(Provider):
                 return b""
             raise
 
-    async def stream(self, path: str, chunk_size: int = DEFAULT_CHUNK_SIZE) -> AsyncIterator[bytes]:
+    async def _stream(self, key: str, chunk_size: int) -> AsyncIterator[bytes]:
         """The object's bytes in chunks of at most ``chunk_size``, from one streamed GET."""
-        if chunk_size <= 0:
-            raise ValueError("chunk_size must be positive")
-        key = paths.validate_key(path)
         with self._mapped("stream", key):
             result = await obstore.get_async(self._store, key)
             pending = b""
@@ -322,16 +315,14 @@ class ObjectStoreProvider(Provider):
             if current is None or current.etag != normalize_etag(mode.etag):
                 raise PreconditionFailed(f"etag of {key!r} is not {mode.etag!r}", path=key)
 
-    async def put(
+    async def _put(
         self,
-        path: str,
+        key: str,
         data: bytes,
-        *,
-        mode: PutMode = "overwrite",
-        content_type: str | None = None,
-        metadata: Mapping[str, str] | None = None,
+        mode: PutMode,
+        content_type: str | None,
+        metadata: Mapping[str, str] | None,
     ) -> ObjectMeta:
-        key = paths.validate_key(path)
         attributes = _attributes(content_type, metadata)
         await self._check_mode(key, mode)
         native_mode = await self._native_mode(key, mode)
@@ -400,25 +391,23 @@ class ObjectStoreProvider(Provider):
     async def _written_by(self, key: str, write_id: str) -> ObjectMeta | None:
         """The object at ``key`` if the put with ``write_id`` stored it, else None."""
         try:
-            meta, stored = await self._head(key)
+            meta, stored = await self._head_attributes(key)
         except NotFound:
             return None
         return meta if stored.get(WRITE_TAG) == write_id else None
 
-    async def write_stream(
+    async def _write_stream(
         self,
-        path: str,
+        key: str,
         chunks: AsyncIterable[bytes] | Iterable[bytes],
-        *,
-        content_type: str | None = None,
-        metadata: Mapping[str, str] | None = None,
+        content_type: str | None,
+        metadata: Mapping[str, str] | None,
     ) -> ObjectMeta:
         """Store the chunks whole or not at all: one put if small, else a multipart upload.
 
         A failed multipart upload (a chunk iterator that raises, a part that
         keeps failing) is aborted, so no parts are left behind on S3.
         """
-        key = paths.validate_key(path)
         attributes = _attributes(content_type, metadata)
         part_size = self.transport.part_size
         source = _aiter(chunks)
@@ -428,7 +417,7 @@ class ObjectStoreProvider(Provider):
             if len(first) >= part_size:
                 break
         else:
-            return await self.put(key, bytes(first), content_type=content_type, metadata=metadata)
+            return await self._put(key, bytes(first), "overwrite", content_type, metadata)
         total = 0
 
         async def counted() -> AsyncIterator[bytes]:
@@ -455,42 +444,48 @@ class ObjectStoreProvider(Provider):
             version=_version(result["version"]),
         )
 
-    async def delete(self, path: str) -> None:
-        key = paths.validate_key(path)
+    async def _delete(self, key: str) -> None:
         try:
             with self._mapped("delete", key):
                 await obstore.delete_async(self._store, key)
         except NotFound:
             return  # Azure answers 404; a missing key is not an error
 
-    async def copy(self, src: str, dst: str, *, overwrite: bool = True) -> None:
-        src_key, dst_key = paths.validate_key(src), paths.validate_key(dst)
-        if src_key == dst_key:
-            await self.head(src_key)
-            if not overwrite:
-                raise AlreadyExists(f"an object exists at {dst_key!r}", path=dst_key)
-            return
+    async def _copy(self, src_key: str, dst_key: str, overwrite: bool) -> None:
         if not overwrite and not self.capabilities.create_if_absent:
-            await self.head(src_key)  # a missing source is NotFound first, as elsewhere
+            await self._head(src_key)  # a missing source is NotFound first, as elsewhere
             await self._check_mode(dst_key, "create")  # the server would not refuse
         try:
             with self._mapped("copy", src_key):
                 await obstore.copy_async(self._store, src_key, dst_key, overwrite=overwrite)
         except NotSupported:
             # S3 has no copy-if-absent: copy through a create-if-absent put instead.
-            source = await self.get(src_key)
-            await self.put(
-                dst_key, source.data, mode="create",
-                content_type=source.meta.content_type, metadata=source.meta.metadata,
-            )  # fmt: skip
+            source = await self._get(src_key)
+            await self._put(
+                dst_key, source.data, "create", source.meta.content_type, source.meta.metadata
+            )
         except AlreadyExists as exc:
             raise AlreadyExists(f"an object exists at {dst_key!r}", path=dst_key) from exc
 
-    async def makedirs(self, path: str) -> None:
-        key = paths.validate_key(path)
-        marker = f"{key}/{FOLDER_MARKER}"
-        with self._mapped("makedirs", key):
-            await obstore.put_async(self._store, marker, b"", use_multipart=False)
+    async def _makedirs(self, key: str) -> None:
+        # Every level gets its marker, as every level of a local folder exists.
+        while key:
+            with self._mapped("makedirs", key):
+                marker = f"{key}/{FOLDER_MARKER}"
+                await obstore.put_async(self._store, marker, b"", use_multipart=False)
+            key = paths.parent(key).rstrip("/")
+
+    async def _remove_folder(self, key: str) -> None:
+        """Delete the folder's marker if it is all the folder holds."""
+        folder = key + "/"
+        with self._mapped("remove_folder", key):
+            pages = obstore.list(self._store, folder, chunk_size=2)
+            first = [item["path"] async for page in pages for item in page][:2]
+        if not first:
+            raise NotFound(f"no folder at {key!r}", path=key)
+        if first != [folder + FOLDER_MARKER]:
+            raise FolderNotEmpty(f"the folder {key!r} is not empty", path=key)
+        await self._delete(folder + FOLDER_MARKER)
 
     async def aclose(self) -> None:
         """Let obstore's runtime threads finish with the last request before returning.
@@ -505,8 +500,7 @@ class ObjectStoreProvider(Provider):
 
     # -- listings -----------------------------------------------------------------------
 
-    async def iter(self, prefix: str = "") -> AsyncIterator[ObjectMeta]:
-        folder = paths.validate_prefix(prefix)
+    async def _iter(self, folder: str) -> AsyncIterator[ObjectMeta | SkippedKey]:
         with self._mapped("list", folder or None):
             pages = obstore.list(self._store, folder or None, chunk_size=1000)
             async for page in pages:
@@ -514,8 +508,7 @@ class ObjectStoreProvider(Provider):
                     if not _is_hidden(item["path"]):
                         yield _meta(item["path"], item)
 
-    async def list_dir(self, prefix: str = "") -> Listing:
-        folder = paths.validate_prefix(prefix)
+    async def _list_dir(self, folder: str) -> Listing:
         with self._mapped("list_dir", folder or None):
             result = await obstore.list_with_delimiter_async(self._store, folder or None)
         objects = (_meta(o["path"], o) for o in result["objects"] if not _is_hidden(o["path"]))
@@ -524,9 +517,8 @@ class ObjectStoreProvider(Provider):
             tuple(sorted(p.rstrip("/") + "/" for p in result["common_prefixes"])),
         )
 
-    async def is_dir(self, path: str) -> bool:
-        """Whether anything (an object or a folder marker) is under ``path``: one listing page."""
-        folder = paths.validate_prefix(path)
+    async def _is_dir(self, folder: str) -> bool:
+        """Whether anything (an object or a folder marker) is under ``folder``: one listing page."""
         with self._mapped("is_dir", folder or None):
             async for page in obstore.list(self._store, folder or None, chunk_size=1):
                 if page:

@@ -1,0 +1,126 @@
+"""Local-only edges (issue 10): a folder shared with other tools and with time.
+
+- ``rename`` onto a path whose parent is a file names the destination;
+- a root folder removed and made again is picked up (never through a symlink
+  swapped in for it);
+- names other tools wrote (``draft.``, ``con.txt``, NFD) are listed, read,
+  copied and deleted;
+- storeroom leaves none of its own files in the user's folders.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from storeroom import IfMatch, NotFound, NotSupported, StorageError
+from storeroom.providers.local import LocalProvider
+from storeroom.providers.local.posix import TEMP_PREFIX
+
+FOREIGN = ("draft.", "con.txt", "cafe\u0301.md", "trailing ", "dir./NUL", "x\udcff.bin")
+
+
+def own_files(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if ".sr-" in p.name)
+
+
+async def test_rename_onto_a_file_in_the_way_names_the_destination(tmp_path: Path) -> None:
+    async with LocalProvider(tmp_path / "root") as provider:
+        await provider.put("src.txt", b"s")
+        await provider.put("blocker", b"b")
+        with pytest.raises(NotSupported) as caught:
+            await provider.rename("src.txt", "blocker/dst.txt")
+        assert caught.value.path == "blocker/dst.txt"
+        assert await provider.read("src.txt") == b"s"
+        with pytest.raises(NotFound) as missing:
+            await provider.rename("gone.txt", "blocker/dst.txt")
+        assert missing.value.path == "gone.txt"
+
+
+async def test_a_root_removed_and_made_again_is_used(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    async with LocalProvider(root) as provider:
+        await provider.put("a/one", b"1")
+        shutil.rmtree(root)
+        root.mkdir()
+        await provider.put("a/two", b"2")  # every write failed here before
+        assert (root / "a" / "two").read_bytes() == b"2"
+        assert await provider.list() == ["a/two"]
+        (root / "three").write_bytes(b"3")  # another process wrote into the new root
+        assert await provider.read("three") == b"3"
+
+
+async def test_a_symlink_swapped_in_for_the_root_is_never_followed(tmp_path: Path) -> None:
+    root, elsewhere = tmp_path / "root", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    async with LocalProvider(root) as provider:
+        await provider.put("a", b"1")
+        shutil.rmtree(root)
+        root.symlink_to(elsewhere)
+        with pytest.raises(StorageError):
+            await provider.put("b", b"2")
+        assert list(elsewhere.iterdir()) == []
+
+
+async def test_names_other_tools_wrote_are_listed_read_copied_and_deleted(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    for n, name in enumerate(FOREIGN):
+        path = root / name
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(bytes([n]) * 3)
+    async with LocalProvider(root) as provider:
+        assert await provider.list() == sorted(FOREIGN)
+        for n, name in enumerate(FOREIGN):
+            assert await provider.read(name) == bytes([n]) * 3
+            assert (await provider.head(name)).size == 3
+            await provider.copy(name, f"copies/{n}")
+            await provider.delete(name)
+            assert not await provider.exists(name)
+        assert await provider.list() == [f"copies/{n}" for n in range(len(FOREIGN))]
+
+
+async def test_storeroom_leaves_no_files_of_its_own_in_the_users_folders(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    async with LocalProvider(root) as provider:
+        for key in ("top.txt", "deep/er/x.txt"):
+            meta = await provider.put(key, b"1")
+            assert meta.etag is not None
+            await provider.put(key, b"2", mode=IfMatch(meta.etag))
+            await provider.put(key + ".new", b"3", mode="create")
+            await provider.rename(key + ".new", key + ".moved")
+            await provider.write_stream(key, [b"4", b"5"])
+            await provider.delete(key + ".moved")
+    assert own_files(root) == []
+    assert sorted(os.listdir(root)) == ["deep", "top.txt"]
+
+
+async def test_opening_scans_nothing_and_a_write_sweeps_its_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "root"
+    (root / "sub").mkdir(parents=True)
+    gone = await asyncio.create_subprocess_exec("true")  # its pid is gone once reaped
+    await gone.wait()
+    dead = f"{TEMP_PREFIX}{gone.pid:x}-dead-0"
+    (root / "sub" / dead).write_bytes(b"left by a crash")
+
+    def refuse(*args: object) -> None:
+        raise AssertionError("opening a provider scanned a folder")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(os, "scandir", refuse)
+        patched.setattr(os, "walk", refuse)
+        provider = LocalProvider(root)
+    async with provider:
+        await provider.put("other/x", b"x")
+        assert (root / "sub" / dead).exists()  # only the folder written into is swept
+        await provider.put("sub/y", b"y")
+        assert not (root / "sub" / dead).exists()
+        assert own_files(root) == []
