@@ -12,6 +12,7 @@ with ``raise ... from exc``, so callers catch storeroom errors and nothing else:
     ├── NotSupported                   the backend cannot do this safely
     ├── IntegrityError                 bytes do not match their recorded hash
     ├── ConfigurationError             also a ValueError: bad URL, scheme or option
+    ├── OutcomeUnknown                 a write may or may not have landed: read to know
     └── BackendUnavailable             transient: retried with backoff first
 
 Each class has a stable machine-readable ``code`` (``"not_found"``, ...), which
@@ -30,6 +31,7 @@ __all__ = [
     "InvalidPath",
     "NotFound",
     "NotSupported",
+    "OutcomeUnknown",
     "PermissionDenied",
     "PreconditionFailed",
     "StorageError",
@@ -103,6 +105,16 @@ class ConfigurationError(StorageError, ValueError):
     """A URL, scheme or option is not understood."""
 
     code = "configuration_error"
+
+
+class OutcomeUnknown(StorageError):
+    """A conditional write was sent, its answer was lost, and whether it landed cannot be known.
+
+    Not transient: repeating the write blindly could apply it twice (an append
+    appended twice). Read the object to see whether the change is there.
+    """
+
+    code = "outcome_unknown"
 
 
 class BackendUnavailable(StorageError):
