@@ -4,21 +4,39 @@ One place for how an option is read (:func:`split_options`, :func:`option_bool`,
 :func:`option_float`, :func:`reject_unknown`) and for :func:`mask`, which every
 URL passes through before it reaches an error message, a log line or a
 ``repr``. Providers and caches import from here; nothing here imports them.
+
+Typed configs (frozen dataclasses) are their own option list:
+:func:`option_specs` derives each option's name, type, default and help from
+the dataclass fields, their type hints and the ``Attributes:`` section of the
+docstring, and :func:`parse_typed` converts strings by those hints. Fields
+that come from the URL itself (bucket, prefix) carry :data:`FROM_URL`; a
+field whose type is itself a typed config (``transport``) is nested.
+
+A plain path takes the same ``?name=value`` query as ``file://``:
+``./folder?durable=true`` is the folder ``./folder`` with ``durable=true``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
+import types
+import typing
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from .errors import ConfigurationError
 
 __all__ = [
+    "FROM_URL",
     "WINDOWS_DRIVE",
+    "OptionSpec",
     "mask",
     "option_bool",
     "option_float",
+    "option_specs",
+    "parse_typed",
     "reject_unknown",
     "split_options",
 ]
@@ -55,14 +73,25 @@ def mask(url: str) -> str:
 def split_options(url: str, options: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """Split ``url``'s query parameters off and merge them under ``options`` (keywords win).
 
-    A plain path (no ``scheme://``) has no query: a ``?`` in it is part of the path.
+    A plain path takes the same query as a ``file://`` URL (``./folder?durable=true``);
+    a ``#`` ends a URL's query but is part of a plain path.
+
+    Raises:
+        ConfigurationError: a query part is not ``name=value``.
     """
-    if "://" not in url or WINDOWS_DRIVE.match(url):
-        return url, dict(options)
     base, _, query = url.partition("?")
-    merged: dict[str, Any] = dict(parse_qsl(query, keep_blank_values=True))
+    if "://" in url and not WINDOWS_DRIVE.match(url):
+        base = base.partition("#")[0]
+    merged: dict[str, Any] = {}
+    for part in filter(None, query.split("&")):
+        if "=" not in part:
+            raise ConfigurationError(
+                f"{mask(url)!r}: {part[:40]!r} after '?' is not an option (name=value); "
+                "a '?' starts the options even in a plain path"
+            )
+        merged.update(parse_qsl(part, keep_blank_values=True))
     merged.update(options)
-    return base.partition("#")[0], merged
+    return base, merged
 
 
 def option_bool(name: str, value: object) -> bool:
@@ -95,3 +124,109 @@ def reject_unknown(options: dict[str, Any], known: frozenset[str], url: str) -> 
             f"unknown option(s) {', '.join(unknown)} for {mask(url)!r}; "
             f"known: {', '.join(sorted(known)) or 'none'}"
         )
+
+
+#: Field metadata of a config field that comes from the URL itself, not an option.
+FROM_URL: dict[str, bool] = {"from_url": True}
+
+
+@dataclass(frozen=True)
+class OptionSpec:
+    """One option of a typed config, as derived from its dataclass field.
+
+    Attributes:
+        name: the option's name in URLs and keywords.
+        type: ``bool``, ``int``, ``float`` or ``str``.
+        default: the value when the option is not given.
+        help: the field's line of the config's ``Attributes:`` docstring.
+        secret: the value is kept out of ``repr`` (a credential).
+    """
+
+    name: str
+    type: type
+    default: Any
+    help: str
+    secret: bool = False
+
+
+def _attribute_help(cls: type) -> dict[str, str]:
+    """``name: text`` entries of the ``Attributes:`` section of ``cls``'s docstring."""
+    found: dict[str, str] = {}
+    lines = (cls.__doc__ or "").splitlines()
+    inside, name = False, ""
+    for line in lines:
+        stripped = line.strip()
+        if stripped == "Attributes:":
+            inside = True
+            continue
+        if not inside or not stripped:
+            continue
+        if ":" in stripped and re.match(r"^\w+:", stripped) and len(line) - len(line.lstrip()) <= 8:
+            name, _, text = stripped.partition(":")
+            found[name] = text.strip()
+        elif name:
+            found[name] += " " + stripped
+    return found
+
+
+def _base_type(hint: Any) -> Any:
+    """``int`` for ``int | None``; the hint itself otherwise."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return hint
+
+
+def option_specs(cls: type) -> dict[str, OptionSpec]:
+    """The options of the typed config ``cls``, nested configs included, by name."""
+    hints = typing.get_type_hints(cls)
+    helps = _attribute_help(cls)
+    specs: dict[str, OptionSpec] = {}
+    for spec in dataclasses.fields(cls):
+        if spec.metadata.get("from_url") or not spec.init:
+            continue
+        kind = _base_type(hints[spec.name])
+        if dataclasses.is_dataclass(kind):
+            specs.update(option_specs(kind))  # type: ignore[arg-type]
+            continue
+        default = (
+            spec.default_factory()
+            if spec.default_factory is not dataclasses.MISSING
+            else (None if spec.default is dataclasses.MISSING else spec.default)
+        )
+        specs[spec.name] = OptionSpec(
+            spec.name, kind, default, helps.get(spec.name, ""), secret=not spec.repr
+        )
+    return specs
+
+
+def parse_typed(cls: type, options: dict[str, Any]) -> dict[str, Any]:
+    """Take the options of ``cls``'s own fields out of ``options``, each converted by its hint.
+
+    Nested configs are left to their own call. Numbers must be ``>= 0``.
+
+    Raises:
+        ConfigurationError: a value that is not of its option's type.
+    """
+    hints = typing.get_type_hints(cls)
+    values: dict[str, Any] = {}
+    for spec in dataclasses.fields(cls):
+        if spec.name not in options or spec.metadata.get("from_url"):
+            continue
+        kind = _base_type(hints[spec.name])
+        if dataclasses.is_dataclass(kind):
+            continue
+        raw = options.pop(spec.name)
+        if raw is None:
+            values[spec.name] = None
+        elif kind is bool:
+            values[spec.name] = option_bool(spec.name, raw)
+        elif kind in (int, float):
+            number = option_float(spec.name, raw)
+            if number is None or number < 0 or (kind is int and not number.is_integer()):
+                raise ConfigurationError(f"option {spec.name} must be a number >= 0, not {raw!r}")
+            values[spec.name] = kind(number)
+        else:
+            values[spec.name] = str(raw)
+    return values

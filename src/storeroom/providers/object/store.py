@@ -44,6 +44,7 @@ from ... import paths
 from ...errors import (
     AlreadyExists,
     BackendUnavailable,
+    ConfigurationError,
     NotFound,
     NotSupported,
     OutcomeUnknown,
@@ -158,9 +159,16 @@ class ObjectStoreProvider(Provider):
             checked before writing, and ``capabilities`` says so).
         conditional_note: why they are not atomic, when they are not.
         transport: HTTP, retry and multipart settings.
+        credentials: where the credentials come from (for messages and ``doctor``).
+        http_hint: the environment setting that also allows plain http, for the message.
+
+    Attributes:
+        credentials: where the credentials come from.
+        endpoint: the server's URL, if not the cloud's own.
 
     Raises:
-        ConfigurationError: the store cannot be built from these settings.
+        ConfigurationError: the store cannot be built from these settings, or
+            the endpoint is plain http without ``allow_http``.
     """
 
     def __init__(
@@ -174,10 +182,20 @@ class ObjectStoreProvider(Provider):
         conditional: bool,
         transport: TransportOptions,
         conditional_note: str = "",
+        credentials: str = "",
+        http_hint: str = "",
     ) -> None:
+        self._description = mask(url + (f"?endpoint={endpoint}" if endpoint else ""))
         if endpoint is not None:
             check_endpoint(endpoint)
-        self._description = mask(url + (f"?endpoint={endpoint}" if endpoint else ""))
+            if endpoint.lower().startswith("http://") and not transport.allow_http:
+                also = f" (or set {http_hint})" if http_hint else ""
+                raise ConfigurationError(
+                    f"{self._description}: the endpoint is plain http; pass allow_http=true"
+                    f"{also} to allow it, or use an https:// endpoint"
+                )
+        self.endpoint = endpoint
+        self.credentials = credentials
         self._secrets = tuple(s for s in secrets if s)
         self.capabilities = Capabilities(
             create_if_absent=conditional,
@@ -218,8 +236,8 @@ class ObjectStoreProvider(Provider):
                 raise
             where = f"{op} {path!r}" if path else op
             raise storage_error(
-                exc, f"{where} on {self._description}", path=path,
-                secrets=self._secrets, configuring=op == "configure",
+                exc, f"{where} on {self._description}", path=path, secrets=self._secrets,
+                configuring=op == "configure", credentials=self.credentials,
             ) from exc  # fmt: skip
 
     # -- reads ----------------------------------------------------------------------
