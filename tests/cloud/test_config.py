@@ -69,7 +69,11 @@ def _assert_hidden(text: str, *secrets: str) -> None:
         ("s3://bucket/a/b", {"access_key_id": "x", "secret_access_key": "y"}, S3Provider),
         ("az://container/a", {"account_name": "acct", "account_key": "a2V5"}, AzureProvider),
         ("azure://container/a", {"account_name": "acct", "sas_token": "sig=x"}, AzureProvider),
-        ("gs://bucket/a", {"emulator": "true", "endpoint": "http://127.0.0.1:1", "allow_http": "1"}, GCSProvider),
+        (
+            "gs://bucket/a",
+            {"emulator": "true", "endpoint": "http://127.0.0.1:1", "allow_http": "1"},
+            GCSProvider,
+        ),
     ],
 )
 def test_schemes_pick_the_provider(url: str, options: dict[str, str], kind: type[Provider]) -> None:
