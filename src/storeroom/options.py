@@ -19,12 +19,13 @@ A plain path takes the same ``?name=value`` query as ``file://``:
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import re
 import types
 import typing
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote
 
 from .errors import ConfigurationError
 
@@ -32,11 +33,13 @@ __all__ = [
     "FROM_URL",
     "WINDOWS_DRIVE",
     "OptionSpec",
+    "keyword_options",
     "mask",
     "option_bool",
     "option_float",
     "option_specs",
     "parse_typed",
+    "pop_keywords",
     "reject_unknown",
     "split_options",
 ]
@@ -49,25 +52,27 @@ WINDOWS_DRIVE = re.compile(r"^[A-Za-z]:[\\/]")
 
 
 def mask(url: str) -> str:
-    """``url`` with its password and any secret-looking query values replaced by ``***``."""
+    """``url`` with its password and any secret-looking query values replaced by ``***``.
+
+    Works on the text, so it never fails and changes nothing else, even in a
+    URL that does not parse.
+    """
     if "://" not in url:
         return url
-    try:
-        parts = urlsplit(url)
-        netloc = parts.netloc
-        if "@" in netloc:
-            userinfo, _, host = netloc.rpartition("@")
-            user = userinfo.partition(":")[0]
-            netloc = f"{user}:***@{host}" if ":" in userinfo else f"***@{host}"
-        query = "&".join(
-            f"{name}=***" if _SECRET_WORDS.search(name) else f"{name}={value}"
-            for name, value in parse_qsl(parts.query, keep_blank_values=True)
-        )
-        if netloc == parts.netloc and query == parts.query:
-            return url
-        return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
-    except ValueError:
-        return "<unparsable url>"
+    scheme, _, rest = url.partition("://")
+    cut = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+    authority, tail = rest[:cut], rest[cut:]
+    if "@" in authority:
+        userinfo, _, host = authority.rpartition("@")
+        user = userinfo.partition(":")[0]
+        authority = f"{user}:***@{host}" if ":" in userinfo else f"***@{host}"
+    path, question, query = tail.partition("?")
+    query, hash_, fragment = query.partition("#")
+    parts = []
+    for part in query.split("&") if question else ():
+        name, equals, _value = part.partition("=")
+        parts.append(f"{name}=***" if equals and _SECRET_WORDS.search(unquote(name)) else part)
+    return f"{scheme}://{authority}{path}{question}{'&'.join(parts)}{hash_}{fragment}"
 
 
 def split_options(url: str, options: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -87,7 +92,7 @@ def split_options(url: str, options: dict[str, Any]) -> tuple[str, dict[str, Any
         if "=" not in part:
             raise ConfigurationError(
                 f"{mask(url)!r}: {part[:40]!r} after '?' is not an option (name=value); "
-                "a '?' starts the options even in a plain path"
+                "a '?' starts the options (in a plain path too)"
             )
         merged.update(parse_qsl(part, keep_blank_values=True))
     merged.update(options)
@@ -201,6 +206,20 @@ def option_specs(cls: type) -> dict[str, OptionSpec]:
     return specs
 
 
+def _convert(name: str, kind: Any, raw: Any) -> Any:
+    """``raw`` (a string or a typed value) as the option ``name`` of type ``kind``."""
+    if raw is None:
+        return None
+    if kind is bool:
+        return option_bool(name, raw)
+    if kind in (int, float):
+        number = option_float(name, raw)
+        if number is None or number < 0 or (kind is int and not number.is_integer()):
+            raise ConfigurationError(f"option {name} must be a number >= 0, not {raw!r}")
+        return kind(number)
+    return str(raw)
+
+
 def parse_typed(cls: type, options: dict[str, Any]) -> dict[str, Any]:
     """Take the options of ``cls``'s own fields out of ``options``, each converted by its hint.
 
@@ -215,18 +234,30 @@ def parse_typed(cls: type, options: dict[str, Any]) -> dict[str, Any]:
         if spec.name not in options or spec.metadata.get("from_url"):
             continue
         kind = _base_type(hints[spec.name])
-        if dataclasses.is_dataclass(kind):
-            continue
-        raw = options.pop(spec.name)
-        if raw is None:
-            values[spec.name] = None
-        elif kind is bool:
-            values[spec.name] = option_bool(spec.name, raw)
-        elif kind in (int, float):
-            number = option_float(spec.name, raw)
-            if number is None or number < 0 or (kind is int and not number.is_integer()):
-                raise ConfigurationError(f"option {spec.name} must be a number >= 0, not {raw!r}")
-            values[spec.name] = kind(number)
-        else:
-            values[spec.name] = str(raw)
+        if not dataclasses.is_dataclass(kind):
+            values[spec.name] = _convert(spec.name, kind, options.pop(spec.name))
     return values
+
+
+def keyword_options(function: Any) -> dict[str, OptionSpec]:
+    """The keyword-only parameters of ``function`` as options (for stores built on a provider)."""
+    hints = typing.get_type_hints(function)
+    found: dict[str, OptionSpec] = {}
+    for parameter in inspect.signature(function).parameters.values():
+        if parameter.kind is inspect.Parameter.KEYWORD_ONLY:
+            kind = _base_type(hints.get(parameter.name, str))
+            found[parameter.name] = OptionSpec(parameter.name, kind, parameter.default, "")
+    return found
+
+
+def pop_keywords(function: Any, options: dict[str, Any]) -> dict[str, Any]:
+    """Take ``function``'s keyword-only options out of ``options``, converted by their hints.
+
+    Raises:
+        ConfigurationError: a value that is not of its option's type.
+    """
+    return {
+        name: _convert(name, spec.type, options.pop(name))
+        for name, spec in keyword_options(function).items()
+        if name in options
+    }
