@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MIN_PART_SIZE",
+    "MissingCredentials",
     "TransportOptions",
     "check_endpoint",
     "from_environment",
@@ -152,6 +153,10 @@ def from_environment(environ: Mapping[str, str], *names: str) -> tuple[str, str]
     return None
 
 
+class MissingCredentials(ConfigurationError):
+    """No credentials were found for a store, in its options or in the environment."""
+
+
 def require_credentials(source: str | None, url: str, advice: str) -> str:
     """``source`` (where the credentials come from), or a clear error before any request.
 
@@ -159,7 +164,7 @@ def require_credentials(source: str | None, url: str, advice: str) -> str:
         ConfigurationError: ``source`` is None: no credentials were found anywhere.
     """
     if source is None:
-        raise ConfigurationError(f"no credentials found for {mask(url)}: {advice}")
+        raise MissingCredentials(f"no credentials found for {mask(url)}: {advice}")
     return source
 
 

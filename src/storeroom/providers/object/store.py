@@ -544,6 +544,39 @@ class ObjectStoreProvider(Provider):
         with self._mapped("makedirs", key):
             await obstore.put_async(self._store, marker, b"", use_multipart=False)
 
+    async def probe_preconditions(self, key: str) -> tuple[bool, bool]:
+        """Whether the server itself honours create-if-absent and compare-and-swap.
+
+        For ``storeroom doctor``: writes ``key`` (a scratch key, deleted after)
+        with the server's own conditional puts, bypassing the checks this
+        provider makes before writing where ``capabilities`` say the server
+        cannot. Returns ``(create_holds, swap_holds)``: a second create was
+        refused; a put on an etag replaced meanwhile was refused.
+        """
+        key = paths.validate_key(key)
+        try:
+            with self._mapped("put", key):
+                await obstore.put_async(self._store_once, key, b"1", mode="create")
+            current = await self.head(key)
+            try:
+                with self._mapped("put", key):
+                    await obstore.put_async(self._store_once, key, b"2", mode="create")
+                create_holds = False
+            except AlreadyExists:
+                create_holds = True
+            current = await self.head(key)
+            stale = await self._native_mode(key, IfMatch(current.etag or ""))
+            await self.put(key, b"3-replaced")
+            try:
+                with self._mapped("put", key):
+                    await obstore.put_async(self._store_once, key, b"4", mode=stale)
+                swap_holds = False
+            except (PreconditionFailed, NotFound):
+                swap_holds = True
+        finally:
+            await self.delete(key)
+        return create_holds, swap_holds
+
     async def aclose(self) -> None:
         """Let obstore's runtime threads finish with the last request before returning.
 
