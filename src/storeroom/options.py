@@ -33,6 +33,7 @@ __all__ = [
     "FROM_URL",
     "WINDOWS_DRIVE",
     "OptionSpec",
+    "docstring_entries",
     "keyword_options",
     "mask",
     "option_bool",
@@ -154,20 +155,20 @@ class OptionSpec:
     secret: bool = False
 
 
-def _attribute_help(cls: type) -> dict[str, str]:
-    """``name: text`` entries of the ``Attributes:`` section of ``cls``'s docstring."""
+def docstring_entries(obj: object, section: str = "Attributes:") -> dict[str, str]:
+    """The ``name: text`` entries of one section (``Attributes:``, ``Args:``) of a docstring."""
     found: dict[str, str] = {}
-    lines = (cls.__doc__ or "").splitlines()
     inside, name = False, ""
-    for line in lines:
+    for line in (getattr(obj, "__doc__", None) or "").splitlines():
         stripped = line.strip()
-        if stripped == "Attributes:":
-            inside = True
+        if stripped.endswith(":") and stripped[:-1].isalpha():
+            inside, name = stripped == section, ""
             continue
         if not inside or not stripped:
             continue
-        if ":" in stripped and re.match(r"^\w+:", stripped) and len(line) - len(line.lstrip()) <= 8:
-            name, _, text = stripped.partition(":")
+        head, colon, text = stripped.partition(":")
+        if colon and head.isidentifier() and len(line) - len(line.lstrip()) <= 8:
+            name = head
             found[name] = text.strip()
         elif name:
             found[name] += " " + stripped
@@ -186,7 +187,7 @@ def _base_type(hint: Any) -> Any:
 def option_specs(cls: type) -> dict[str, OptionSpec]:
     """The options of the typed config ``cls``, nested configs included, by name."""
     hints = typing.get_type_hints(cls)
-    helps = _attribute_help(cls)
+    helps = docstring_entries(cls)
     specs: dict[str, OptionSpec] = {}
     for spec in dataclasses.fields(cls):
         if spec.metadata.get("from_url") or not spec.init:

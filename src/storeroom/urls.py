@@ -30,6 +30,7 @@ from .errors import ConfigurationError, StorageError
 from .options import (
     WINDOWS_DRIVE,
     OptionSpec,
+    docstring_entries,
     keyword_options,
     mask,
     option_specs,
@@ -179,32 +180,11 @@ def option_reference() -> dict[str, dict[str, OptionSpec]]:
     for scheme, target in _CONFIGS.items():
         module_name, _, class_name = target.partition(":")
         found[scheme] = option_specs(getattr(importlib.import_module(module_name), class_name))
-    helps = _parameter_help(ArtifactStore)
+    helps = docstring_entries(ArtifactStore, "Args:")
     found["artifacts"] = {
         name: OptionSpec(name, spec.type, spec.default, helps.get(name, ""))
         for name, spec in keyword_options(ArtifactStore.__init__).items()
     }
-    return found
-
-
-def _parameter_help(cls: type) -> dict[str, str]:
-    """``name: text`` entries of the ``Args:`` section of ``cls``'s docstring."""
-    found: dict[str, str] = {}
-    name = ""
-    inside = False
-    for line in (cls.__doc__ or "").splitlines():
-        stripped = line.strip()
-        if stripped in ("Args:", "Attributes:"):
-            inside = stripped == "Args:"
-            continue
-        if not inside or not stripped:
-            continue
-        head, colon, text = stripped.partition(":")
-        if colon and head.isidentifier() and len(line) - len(line.lstrip()) <= 8:
-            name = head
-            found[name] = text.strip()
-        elif name:
-            found[name] += " " + stripped
     return found
 
 
