@@ -200,6 +200,7 @@ async def test_wrong_credentials_are_access_denied(azure_server: CloudServer) ->
     message = str(caught.value)
     assert "access denied: check the credentials" in message
     assert "credentials from an account key" in message
+    assert "HTTP 403" in message
     assert wrong not in message
 
 

@@ -55,6 +55,7 @@ class Throttled(BackendUnavailable):
 
 _NATIVE_ERRORS = (native.BaseError, FileNotFoundError, PermissionError)
 _STATUS = re.compile(r"status(?: code)?: (\d{3})\b")
+_CODE = re.compile(r"<Code>(\w+)</Code>")
 _URL = re.compile(r"\bhttps?://\S+")
 # Where obstore's text quotes a key (a key may hold any words).
 _KEYS = re.compile(r'path: "(?:[^"\\]|\\.)*"|location \S+')
@@ -125,12 +126,14 @@ class Reading:
         status: the HTTP status the server answered with, if it answered.
         cause: what went wrong, if known: a key of :data:`ADVICE`, ``"range"`` or ``"broken"``.
         reason: the first line of the native text, scrubbed of secrets.
+        code: the server's error code (``NoSuchBucket``, ``AccessDenied``), if it sent one.
     """
 
     kind: type[StorageError]
     status: int | None
     cause: str | None
     reason: str
+    code: str | None = None
 
 
 def is_native(exc: BaseException) -> bool:
@@ -149,6 +152,7 @@ def classify(exc: BaseException, secrets: Sequence[str] = ()) -> Reading:
     plain = _KEYS.sub("<key>", _URL.sub("<url>", text))
     found = _STATUS.search(plain)
     status = int(found.group(1)) if found else None
+    code = found_code.group(1) if (found_code := _CODE.search(plain)) else None
     cause = next((name for name, pattern in _CAUSES if pattern.search(plain)), None)
     kind = next((k for k, natives in _KINDS if isinstance(exc, natives)), StorageError)
     if status in (401, 403) or kind is PermissionDenied:
@@ -161,7 +165,7 @@ def classify(exc: BaseException, secrets: Sequence[str] = ()) -> Reading:
         kind = _CAUSE_KINDS[cause]
     elif status is not None and status >= 500 and kind is StorageError:
         kind = BackendUnavailable
-    return Reading(kind, status, cause, reason)
+    return Reading(kind, status, cause, reason, code)
 
 
 def storage_error(
@@ -184,10 +188,14 @@ def storage_error(
         credentials: where the credentials came from, for an access-denied message.
     """
     reading = classify(exc, secrets)
-    message = f"{where}: {reading.reason}"
     if reading.cause in ADVICE:
-        message += f" -- {ADVICE[reading.cause]}"
+        # What happened and what to do, without the server's raw reply (kept in the
+        # native error, the ``__cause__``, for ``--debug``).
+        answered = " ".join(str(part) for part in (reading.status, reading.code) if part)
+        message = f"{where}: {ADVICE[reading.cause]}" + (f" (HTTP {answered})" if answered else "")
         if reading.cause == "denied" and credentials:
-            message += f" (credentials from {credentials})"
+            message += f"; credentials from {credentials}"
+    else:
+        message = f"{where}: {reading.reason}"
     kind = ConfigurationError if configuring else reading.kind
     return kind(message, path=path)
