@@ -58,7 +58,7 @@ _STATUS = re.compile(r"status(?: code)?: (\d{3})\b")
 _CODE = re.compile(r"<Code>(\w+)</Code>")
 _URL = re.compile(r"\bhttps?://\S+")
 # Where obstore's text quotes a key (a key may hold any words).
-_KEYS = re.compile(r'path: "(?:[^"\\]|\\.)*"|location \S+')
+_KEYS = re.compile(r'path: "(?:[^"\\]|\\.)*"|location .*? not found|location \S+')
 # What went wrong, read from obstore's text (URLs removed first, so keys never match);
 # the first that matches wins.
 _CAUSES: tuple[tuple[str, re.Pattern[str]], ...] = (
