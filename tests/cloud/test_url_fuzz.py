@@ -106,7 +106,7 @@ def _build(factory: Any, url: str, options: dict[str, Any]) -> None:
 
 
 _FUZZ = settings(
-    max_examples=100,
+    max_examples=60,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
