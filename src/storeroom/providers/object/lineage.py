@@ -41,8 +41,9 @@ ORIGIN = "^"
 #: What came before is not known.
 UNKNOWN = "~"
 _SEPARATOR = "."
-#: How many keys a :class:`Lineage` remembers.
+#: How many keys a :class:`Lineage` remembers, and how many versions of each.
 _REMEMBERED = 4096
+_VERSIONS = 8
 
 Chain = tuple[str, ...]
 
@@ -97,21 +98,34 @@ def verdict(write_id: str, predecessor: Chain, current: Chain | None) -> bool | 
 
 
 class Lineage:
-    """The chain of the last version of each key that this provider saw (a bounded LRU)."""
+    """The chains of the versions of each key that this provider saw lately (bounded LRUs).
+
+    A few versions per key, not only the last: concurrent writers sharing one
+    provider each replace the version they read, which may not be the newest
+    this provider has seen.
+    """
 
     def __init__(self) -> None:
-        self._seen: OrderedDict[str, tuple[str, Chain]] = OrderedDict()
+        self._seen: OrderedDict[str, OrderedDict[str, Chain]] = OrderedDict()
 
     def saw(self, key: str, etag: str | None, chain: Chain) -> None:
         """Remember that ``key`` had ``etag`` with ``chain``."""
         if etag is None:
             return
-        self._seen[key] = (etag, chain)
-        self._seen.move_to_end(key)
-        if len(self._seen) > _REMEMBERED:
-            self._seen.popitem(last=False)
+        versions = self._seen.get(key)
+        if versions is None:
+            versions = self._seen[key] = OrderedDict()
+            if len(self._seen) > _REMEMBERED:
+                self._seen.popitem(last=False)
+        else:
+            self._seen.move_to_end(key)
+        versions[etag] = chain
+        versions.move_to_end(etag)
+        if len(versions) > _VERSIONS:
+            versions.popitem(last=False)
 
     def of(self, key: str, etag: str) -> Chain:
         """The chain of ``key`` at ``etag`` if this provider saw it, else ``(UNKNOWN,)``."""
-        seen = self._seen.get(key)
-        return seen[1] if seen is not None and seen[0] == etag else (UNKNOWN,)
+        versions = self._seen.get(key)
+        found = versions.get(etag) if versions is not None else None
+        return found if found is not None else (UNKNOWN,)
