@@ -236,7 +236,7 @@ async def test_tls_to_a_plain_http_server_says_so(s3_server: CloudServer) -> Non
 
 @pytest.fixture
 def stalling() -> Iterator[FaultProxy]:
-    with FaultProxy("http://127.0.0.1:9", rate=1.0, kinds=["stall"], stall_seconds=3) as proxy:
+    with FaultProxy("http://127.0.0.1:9", rate=1.0, kinds=["stall"], stall_seconds=1.5) as proxy:
         yield proxy
 
 
