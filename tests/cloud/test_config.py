@@ -50,9 +50,7 @@ def _all_text(exc: BaseException) -> str:
     while current is not None and current not in chain:
         chain.append(current)
         current = current.__cause__ or current.__context__
-    return "\n".join(
-        "".join(traceback.format_exception_only(type(e), e)) + repr(e) for e in chain
-    )
+    return "\n".join("".join(traceback.format_exception_only(type(e), e)) + repr(e) for e in chain)
 
 
 def _assert_hidden(text: str, *secrets: str) -> None:
