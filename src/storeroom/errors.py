@@ -13,6 +13,7 @@ with ``raise ... from exc``, so callers catch storeroom errors and nothing else:
     ├── FolderNotEmpty                 a folder to remove still holds something
     ├── IntegrityError                 bytes do not match their recorded hash
     ├── ConfigurationError             also a ValueError: bad URL, scheme or option
+    ├── OutcomeUnknown                 a write may or may not have landed: read to know
     └── BackendUnavailable             transient: retried with backoff first
 
 Each class has a stable machine-readable ``code`` (``"not_found"``, ...), which
@@ -32,6 +33,7 @@ __all__ = [
     "InvalidPath",
     "NotFound",
     "NotSupported",
+    "OutcomeUnknown",
     "PermissionDenied",
     "PreconditionFailed",
     "StorageError",
@@ -111,6 +113,16 @@ class ConfigurationError(StorageError, ValueError):
     """A URL, scheme or option is not understood."""
 
     code = "configuration_error"
+
+
+class OutcomeUnknown(StorageError):
+    """A conditional write was sent, its answer was lost, and whether it landed cannot be known.
+
+    Not transient: repeating the write blindly could apply it twice (an append
+    appended twice). Read the object to see whether the change is there.
+    """
+
+    code = "outcome_unknown"
 
 
 class BackendUnavailable(StorageError):

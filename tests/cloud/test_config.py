@@ -50,9 +50,7 @@ def _all_text(exc: BaseException) -> str:
     while current is not None and current not in chain:
         chain.append(current)
         current = current.__cause__ or current.__context__
-    return "\n".join(
-        "".join(traceback.format_exception_only(type(e), e)) + repr(e) for e in chain
-    )
+    return "\n".join("".join(traceback.format_exception_only(type(e), e)) + repr(e) for e in chain)
 
 
 def _assert_hidden(text: str, *secrets: str) -> None:
@@ -67,9 +65,13 @@ def _assert_hidden(text: str, *secrets: str) -> None:
     ("url", "options", "kind"),
     [
         ("s3://bucket/a/b", {"access_key_id": "x", "secret_access_key": "y"}, S3Provider),
-        ("az://container/a", {"account_name": "acct"}, AzureProvider),
-        ("azure://container/a", {"account_name": "acct"}, AzureProvider),
-        ("gs://bucket/a", {"emulator": "true", "endpoint": "http://127.0.0.1:1"}, GCSProvider),
+        ("az://container/a", {"account_name": "acct", "account_key": "a2V5"}, AzureProvider),
+        ("azure://container/a", {"account_name": "acct", "sas_token": "sig=x"}, AzureProvider),
+        (
+            "gs://bucket/a",
+            {"emulator": "true", "endpoint": "http://127.0.0.1:1", "allow_http": "1"},
+            GCSProvider,
+        ),
     ],
 )
 def test_schemes_pick_the_provider(url: str, options: dict[str, str], kind: type[Provider]) -> None:
@@ -80,7 +82,7 @@ def test_schemes_pick_the_provider(url: str, options: dict[str, str], kind: type
 
 def test_a_store_that_cannot_be_built_is_a_configuration_error() -> None:
     with pytest.raises(ConfigurationError, match="Account must be specified"):
-        storeroom.provider("az://container/a", environ={})
+        storeroom.provider("az://container/a", environ={}, account_key="a2V5")
 
 
 def test_unknown_option_lists_the_known_ones() -> None:
@@ -293,7 +295,7 @@ async def test_errors_name_the_operation_and_key(s3_server: CloudServer) -> None
 def test_endpoints_that_are_not_servers_are_refused(scheme: str, endpoint: str) -> None:
     credentials = {
         "s3": {"access_key_id": "k", "secret_access_key": "s"},
-        "az": {"account_name": "a"},
+        "az": {"account_name": "a", "account_key": "a2V5"},
         "gs": {"bearer_token": "t"},
     }
     with pytest.raises(ConfigurationError, match="endpoint") as caught:

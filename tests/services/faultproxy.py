@@ -11,6 +11,11 @@ probability ``rate`` one of the ``kinds`` of fault is injected instead:
 - ``"stall"``: answer nothing for ``stall_seconds`` (longer than the client's
   timeout), then drop the connection.
 
+Instead of ``rate``, a test may pass ``script``: an async function called with
+each request that returns the fault to inject (or ``None``) and may wait
+first, so a test orders requests exactly (a reply lost, then another
+client's write, then the retry).
+
 The proxy only listens on 127.0.0.1 and only forwards to the given upstream.
 """
 
@@ -19,13 +24,16 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from aiohttp import web
 
 from .threaded import ThreadedServer
 
-__all__ = ["FAULT_KINDS", "FaultProxy"]
+__all__ = ["FAULT_KINDS", "FaultProxy", "Script"]
+
+#: Chooses the fault for one request (``None``: forward it); may wait first.
+Script = Callable[[web.Request], Awaitable[str | None]]
 
 FAULT_KINDS = ("slowdown", "reset", "stall")
 _HOP_BY_HOP = frozenset(
@@ -46,6 +54,7 @@ class FaultProxy(ThreadedServer):
         kinds: the faults to choose from, uniformly.
         stall_seconds: how long a stalled request hangs before its connection drops.
         seed: seed of the fault choices, for a reproducible run.
+        script: chooses each request's fault instead of ``rate`` and ``kinds``.
 
     Attributes:
         injected: how many faults of each kind were injected.
@@ -62,6 +71,7 @@ class FaultProxy(ThreadedServer):
         kinds: Sequence[str] = FAULT_KINDS,
         stall_seconds: float = 2.0,
         seed: int | None = None,
+        script: Script | None = None,
     ) -> None:
         unknown = set(kinds) - set(FAULT_KINDS)
         if unknown or not kinds:
@@ -74,6 +84,7 @@ class FaultProxy(ThreadedServer):
         self.injected: Counter[str] = Counter()
         self.requests = 0
         self._random = random.Random(seed)
+        self.script = script
 
     # -- requests -----------------------------------------------------------------
 
@@ -86,7 +97,13 @@ class FaultProxy(ThreadedServer):
         return kind
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        fault = self._choose_fault()
+        if self.script is not None:
+            self.requests += 1
+            fault = await self.script(request)
+            if fault is not None:
+                self.injected[fault] += 1
+        else:
+            fault = self._choose_fault()
         body = await request.read()
         if fault == "slowdown":
             return web.Response(status=503, body=_SLOWDOWN, content_type="application/xml")

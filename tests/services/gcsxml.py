@@ -14,6 +14,7 @@ and listings all live in the emulator. What it translates:
   object under ``.sr-mpu/<upload id>/``; completion composes them into the
   destination and deletes them; an abort deletes them.
 
+A bucket the emulator does not have is ``404 NoSuchBucket``, as GCS answers.
 Preconditions are passed on (``ifGenerationMatch``), and the emulator ignores
 them: that is what ``emulator=true`` declares in the GCS provider's capabilities.
 """
@@ -94,6 +95,15 @@ class GcsXmlGateway(ThreadedServer):
         """The JSON API URL of an object, encoded exactly (yarl would decode ``%3B``)."""
         return URL(f"{self.upstream}{_API}/{bucket}/o/{quote(key, safe='')}{suffix}", encoded=True)
 
+    async def _bucket_exists(self, bucket: str) -> bool:
+        known: set[str] = self.__dict__.setdefault("_buckets", set())
+        if bucket not in known:
+            async with self.session.get(f"{self.upstream}{_API}/{quote(bucket, safe='')}") as found:
+                if found.status == 404:
+                    return False
+                known.add(bucket)
+        return True
+
     async def _resource(self, bucket: str, key: str) -> dict[str, Any] | None:
         async with self.session.get(self._object_url(bucket, key)) as response:
             if response.status == 404:
@@ -151,6 +161,8 @@ class GcsXmlGateway(ThreadedServer):
         raw_bucket, _, raw_key = request.rel_url.raw_path.lstrip("/").partition("/")
         bucket, key = unquote(raw_bucket), unquote(raw_key)
         query = request.rel_url.query
+        if not await self._bucket_exists(bucket):
+            return _error(404, "NoSuchBucket", "The specified bucket does not exist.")
         if not key:
             if request.method == "GET" and query.get("list-type") == "2":
                 return await self._list_objects(bucket, request)

@@ -17,6 +17,7 @@ so no credential given in a URL is ever shown.
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 import traceback
@@ -101,6 +102,7 @@ def _register() -> None:
     for module in (files, artifacts, cache, demo):
         for command in module.COMMANDS:
             cli.add_command(command)
+    cli.add_command(importlib.import_module(f"{__package__}.doctor").doctor)
 
 
 _register()

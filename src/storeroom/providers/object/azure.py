@@ -6,7 +6,13 @@ as an option is read from the environment as Azure's own tools read it, in
 this order: ``AZURE_STORAGE_CONNECTION_STRING``; the Azure CLI's
 ``AZURE_STORAGE_ACCOUNT``, ``AZURE_STORAGE_KEY`` and ``AZURE_STORAGE_SAS_TOKEN``;
 then obstore's chain (``AZURE_STORAGE_ACCOUNT_NAME``, ``AZURE_CLIENT_ID`` /
-``AZURE_CLIENT_SECRET`` / ``AZURE_TENANT_ID``, workload identity, managed identity).
+``AZURE_CLIENT_SECRET`` / ``AZURE_TENANT_ID``, workload identity
+(``AZURE_FEDERATED_TOKEN_FILE``), ``AZURE_STORAGE_TOKEN``, the Azure CLI with
+``AZURE_USE_AZURE_CLI``). The endpoint comes from the connection string's
+``BlobEndpoint`` or ``AZURE_STORAGE_ENDPOINT``; ``AZURE_ALLOW_HTTP`` allows
+plain http. Managed identity (the instance metadata service) is asked only
+with ``instance_metadata=true``: with no credentials found, the provider
+refuses to start and says what to set, before any request.
 """
 
 from __future__ import annotations
@@ -21,18 +27,33 @@ from urllib.parse import parse_qsl
 from obstore.store import AzureStore
 
 from ...errors import ConfigurationError
-from ...options import option_bool
+from ...options import FROM_URL, option_bool, parse_typed
 from .config import (
     TransportOptions,
+    from_environment,
     given,
     parse_bucket_url,
+    require_credentials,
 )
 from .store import ObjectStoreProvider
 
 __all__ = ["AzureConfig", "AzureProvider", "parse_connection_string"]
 
-_OWN_OPTIONS = frozenset(
-    {"account_name", "account_key", "sas_token", "endpoint", "connection_string", "use_emulator"}
+_NO_CREDENTIALS = (
+    "set AZURE_STORAGE_CONNECTION_STRING, or AZURE_STORAGE_ACCOUNT with AZURE_STORAGE_KEY "
+    "or AZURE_STORAGE_SAS_TOKEN, or pass account_key= or sas_token=; use_emulator=true "
+    "for Azurite; instance_metadata=true to use a managed identity"
+)
+#: Variables that give obstore credentials by themselves (what it reads beyond ours).
+_CREDENTIAL_VARIABLES = (
+    "AZURE_STORAGE_ACCOUNT_KEY",
+    "AZURE_STORAGE_ACCESS_KEY",
+    "AZURE_STORAGE_MASTER_KEY",
+    "AZURE_STORAGE_TOKEN",
+    "AZURE_CLIENT_SECRET",
+    "AZURE_STORAGE_CLIENT_SECRET",
+    "AZURE_FEDERATED_TOKEN_FILE",
+    "AZURE_USE_AZURE_CLI",
 )
 # Connection-string fields -> AzureConfig fields.
 _CONNECTION_FIELDS = {
@@ -73,6 +94,10 @@ def _from_environment(environ: Mapping[str, str]) -> dict[str, str]:
     for variable, name in _CLI_ENVIRONMENT.items():
         if environ.get(variable):
             found.setdefault(name, environ[variable])
+    if endpoint := from_environment(environ, "AZURE_STORAGE_ENDPOINT", "AZURE_ENDPOINT"):
+        found.setdefault("endpoint", endpoint[1])
+    if environ.get("AZURE_ALLOW_HTTP"):
+        found.setdefault("allow_http", environ["AZURE_ALLOW_HTTP"])
     return found
 
 
@@ -88,17 +113,23 @@ class AzureConfig:
         sas_token: a shared access signature (``sv=...&sig=...``).
         endpoint: the blob service URL (``https://<account>.blob.core.windows.net``
             by default; for Azurite ``http://127.0.0.1:10000/devstoreaccount1``).
+        connection_string: an Azure storage connection string (its fields fill the
+            options not given).
         use_emulator: use Azurite's well-known account on ``127.0.0.1:10000``.
+        instance_metadata: when no other credentials are found, use a managed
+            identity from the instance metadata service (off: a clear error instead).
         transport: HTTP, retry and multipart settings.
     """
 
-    container: str
-    prefix: str = ""
+    container: str = field(metadata=FROM_URL)
+    prefix: str = field(default="", metadata=FROM_URL)
     account_name: str | None = None
     account_key: str | None = field(default=None, repr=False)
     sas_token: str | None = field(default=None, repr=False)
     endpoint: str | None = None
+    connection_string: str | None = field(default=None, repr=False, compare=False)
     use_emulator: bool = False
+    instance_metadata: bool = False
     transport: TransportOptions = field(default_factory=TransportOptions)
 
     @classmethod
@@ -115,24 +146,33 @@ class AzureConfig:
         Raises:
             ConfigurationError: a malformed URL, or an unknown or invalid option.
         """
-        container, prefix, merged = parse_bucket_url(url, options, _OWN_OPTIONS)
-        transport = TransportOptions.pop_from(merged)
-        values = _from_environment(os.environ if environ is None else environ)
-        values.update(parse_connection_string(str(merged.pop("connection_string", ""))))
-        values.update({name: str(value) for name, value in merged.items()})
-        use_emulator = option_bool("use_emulator", values.pop("use_emulator", False))
+        container, prefix, merged = parse_bucket_url(url, options, cls)
+        values: dict[str, Any] = _from_environment(os.environ if environ is None else environ)
+        values.update(parse_connection_string(str(merged.pop("connection_string", None) or "")))
+        values.update(merged)
+        transport = TransportOptions.pop_from(values)
         return cls(
-            container=container,
-            prefix=prefix,
-            use_emulator=use_emulator,
-            transport=transport,
-            **values,
+            container=container, prefix=prefix, transport=transport, **parse_typed(cls, values)
         )
 
     @property
     def url(self) -> str:
         """The container and prefix as a URL, without secrets."""
         return f"az://{self.container}/{self.prefix}"
+
+    def credentials(self, environ: Mapping[str, str]) -> str | None:
+        """Where this store's credentials come from, or None if nowhere."""
+        if self.use_emulator:
+            return "Azurite's development account (use_emulator=true)"
+        if self.account_key:
+            return "an account key (account_key, a connection string or AZURE_STORAGE_KEY)"
+        if self.sas_token:
+            return "a SAS token (sas_token, a connection string or AZURE_STORAGE_SAS_TOKEN)"
+        if found := from_environment(environ, *_CREDENTIAL_VARIABLES):
+            return f"the environment ({found[0]})"
+        if self.instance_metadata:
+            return "a managed identity (instance_metadata=true)"
+        return None
 
     def secrets(self) -> tuple[str, ...]:
         """The credential values given (and a SAS token's parts), to keep out of any text."""
@@ -147,9 +187,16 @@ class AzureProvider(ObjectStoreProvider):
 
     Args:
         config: the container, prefix, account, credentials and transport settings.
+        environ: where credentials not in ``config`` are looked for (default ``os.environ``).
+
+    Raises:
+        ConfigurationError: no credentials anywhere, a refused endpoint, or plain
+            http without ``allow_http`` (before any request).
     """
 
-    def __init__(self, config: AzureConfig) -> None:
+    def __init__(self, config: AzureConfig, environ: Mapping[str, str] | None = None) -> None:
+        environ = os.environ if environ is None else environ
+        source = require_credentials(config.credentials(environ), config.url, _NO_CREDENTIALS)
         settings = given(
             account_name=config.account_name,
             account_key=config.account_key,
@@ -165,10 +212,14 @@ class AzureProvider(ObjectStoreProvider):
             secrets=config.secrets(),
             conditional=True,
             transport=config.transport,
+            credentials=source,
+            http_hint="AZURE_ALLOW_HTTP=true",
         )
         self.config = config
 
     @classmethod
-    def from_url(cls, url: str, **options: Any) -> AzureProvider:
+    def from_url(
+        cls, url: str, environ: Mapping[str, str] | None = None, **options: Any
+    ) -> AzureProvider:
         """``az://container/prefix?account_name=...``: see :class:`AzureConfig` for options."""
-        return cls(AzureConfig.from_url(url, **options))
+        return cls(AzureConfig.from_url(url, environ, **options), environ)

@@ -12,9 +12,11 @@ obstore store (Rust ``object_store`` underneath); ``s3.py``, ``azure.py`` and
   (:class:`~storeroom.providers.object.config.TransportOptions`), then surface
   as ``BackendUnavailable``.
 - Conditional puts (``mode="create"``, ``IfMatch``) are retried here, with the
-  same policy (:class:`~storeroom.retry.Backoff`); each carries a unique id in
-  hidden user metadata (:data:`WRITE_TAG`), so a retry that meets its own
-  earlier, answered-but-lost write succeeds instead of being refused.
+  same policy (:class:`~storeroom.retry.Backoff`); each stores in hidden user
+  metadata (:data:`WRITE_TAG`) its own id and the ids of the writes it
+  replaced (:mod:`.lineage`), so a retry that meets its own earlier,
+  answered-but-lost write succeeds instead of being refused, even after
+  another writer replaced it; when nobody can tell, ``OutcomeUnknown``.
 - Folders made by ``makedirs`` are marked by an empty object named
   :data:`FOLDER_MARKER` inside them; markers are hidden from ``iter``,
   ``list`` and ``list_dir``'s objects but make the folder visible.
@@ -23,8 +25,6 @@ obstore store (Rust ``object_store`` underneath); ``s3.py``, ``azure.py`` and
 from __future__ import annotations
 
 import asyncio
-import re
-import uuid
 from collections.abc import (
     AsyncIterable,
     AsyncIterator,
@@ -44,11 +44,12 @@ from ... import paths
 from ...errors import (
     AlreadyExists,
     BackendUnavailable,
+    ConfigurationError,
     FolderNotEmpty,
     NotFound,
     NotSupported,
+    OutcomeUnknown,
     PreconditionFailed,
-    StorageError,
 )
 from ...options import mask
 from ..base import (
@@ -62,7 +63,8 @@ from ..base import (
     SkippedKey,
 )
 from .config import TransportOptions, check_endpoint
-from .errors import is_native, storage_error
+from .errors import RangeNotSatisfiable, Throttled, is_native, storage_error
+from .lineage import ORIGIN, WRITE_TAG, Chain, Lineage, chain_of, new_id, successor, verdict
 
 if TYPE_CHECKING:
     from obstore import Attributes, GetOptions
@@ -87,22 +89,10 @@ _STANDARD_ATTRIBUTES = frozenset(
         "Storage-Class",
     }
 )
-#: User-metadata name of the id that marks a conditional put's own write (hidden).
-WRITE_TAG = "storeroom_write"
 #: How long ``aclose`` lets obstore's runtime threads settle (see its docstring).
 _SETTLE_SECONDS = 0.01
-_UNSATISFIABLE_RANGE = re.compile(r"\b416\b|InvalidRange")
 #: How many times ``get`` starts over when a resumed read finds the object replaced.
 _WHOLE_READ_ATTEMPTS = 5
-
-
-def _resume_missed(exc: StorageError) -> bool:
-    """Whether ``exc`` is a 416: a range past the object's end (also on a resumed read)."""
-    return (
-        type(exc) is StorageError
-        and exc.__cause__ is not None
-        and _UNSATISFIABLE_RANGE.search(str(exc.__cause__)) is not None
-    )
 
 
 def _is_hidden(key: str) -> bool:
@@ -169,9 +159,16 @@ class ObjectStoreProvider(Provider):
             checked before writing, and ``capabilities`` says so).
         conditional_note: why they are not atomic, when they are not.
         transport: HTTP, retry and multipart settings.
+        credentials: where the credentials come from (for messages and ``doctor``).
+        http_hint: the environment setting that also allows plain http, for the message.
+
+    Attributes:
+        credentials: where the credentials come from.
+        endpoint: the server's URL, if not the cloud's own.
 
     Raises:
-        ConfigurationError: the store cannot be built from these settings.
+        ConfigurationError: the store cannot be built from these settings, or
+            the endpoint is plain http without ``allow_http``.
     """
 
     def __init__(
@@ -185,10 +182,20 @@ class ObjectStoreProvider(Provider):
         conditional: bool,
         transport: TransportOptions,
         conditional_note: str = "",
+        credentials: str = "",
+        http_hint: str = "",
     ) -> None:
+        self._description = mask(url + (f"?endpoint={endpoint}" if endpoint else ""))
         if endpoint is not None:
             check_endpoint(endpoint)
-        self._description = mask(url + (f"?endpoint={endpoint}" if endpoint else ""))
+            if endpoint.lower().startswith("http://") and not transport.allow_http:
+                also = f" (or set {http_hint})" if http_hint else ""
+                raise ConfigurationError(
+                    f"{self._description}: the endpoint is plain http; pass allow_http=true"
+                    f"{also} to allow it, or use an https:// endpoint"
+                )
+        self.endpoint = endpoint
+        self.credentials = credentials
         self._secrets = tuple(s for s in secrets if s)
         self.capabilities = Capabilities(
             create_if_absent=conditional,
@@ -200,6 +207,7 @@ class ObjectStoreProvider(Provider):
             notes="" if conditional else conditional_note,
         )
         self.transport = transport
+        self._lineage = Lineage()
         with self._mapped("configure", None):
             self._store = make_store(
                 prefix=prefix or None,
@@ -228,8 +236,8 @@ class ObjectStoreProvider(Provider):
                 raise
             where = f"{op} {path!r}" if path else op
             raise storage_error(
-                exc, f"{where} on {self._description}", path=path,
-                secrets=self._secrets, configuring=op == "configure",
+                exc, f"{where} on {self._description}", path=path, secrets=self._secrets,
+                configuring=op == "configure", credentials=self.credentials,
             ) from exc  # fmt: skip
 
     # -- reads ----------------------------------------------------------------------
@@ -240,12 +248,11 @@ class ObjectStoreProvider(Provider):
                 with self._mapped("get", key):
                     result = await obstore.get_async(self._store, key)
                     data = await result.bytes_async()
-            except StorageError as exc:
+                self._saw(key, result.meta, result.attributes)
+            except RangeNotSatisfiable:
                 # A body cut short is resumed with a range request; if the object was
                 # replaced by a shorter one meanwhile, that range is unsatisfiable (416).
                 # Read the new object whole instead of failing.
-                if not _resume_missed(exc):
-                    raise
                 continue
             return GetResult(bytes(data), _meta(key, result.meta, result.attributes))
         raise BackendUnavailable(
@@ -259,7 +266,12 @@ class ObjectStoreProvider(Provider):
     async def _head_attributes(self, key: str) -> tuple[ObjectMeta, Attributes]:
         with self._mapped("head", key):
             result = await obstore.get_async(self._store, key, options={"head": True})
+        self._saw(key, result.meta, result.attributes)
         return _meta(key, result.meta, result.attributes), result.attributes
+
+    def _saw(self, key: str, native_meta: NativeMeta, attributes: Attributes) -> None:
+        """Remember the write chain of what a read found (see :mod:`.lineage`)."""
+        self._lineage.saw(key, normalize_etag(native_meta["e_tag"]), chain_of(attributes))
 
     async def _read_range(self, key: str, start: int, end: int | None) -> bytes:
         if end == start:
@@ -273,11 +285,9 @@ class ObjectStoreProvider(Provider):
                     result = await obstore.get_async(self._store, key, options=options)
                     return bytes(await result.bytes_async())
                 return bytes(await obstore.get_range_async(self._store, key, start=start, end=end))
-        except StorageError as exc:
-            # 416: the object exists but starts before ``start`` ends: nothing to read.
-            if _resume_missed(exc):
-                return b""
-            raise
+        except RangeNotSatisfiable:
+            # 416: the object exists but ends before ``start``: nothing to read.
+            return b""
 
     async def _stream(self, key: str, chunk_size: int) -> AsyncIterator[bytes]:
         """The object's bytes in chunks of at most ``chunk_size``, from one streamed GET."""
@@ -338,7 +348,14 @@ class ObjectStoreProvider(Provider):
                     )  # fmt: skip
                 etag, version = result["e_tag"], result["version"]
             else:
-                etag, version = await self._put_conditional(key, data, native_mode, attributes)
+                replaced = (
+                    self._lineage.of(key, normalize_etag(mode.etag) or "")
+                    if isinstance(mode, IfMatch)
+                    else (ORIGIN,)
+                )
+                etag, version = await self._put_conditional(
+                    key, data, native_mode, attributes, replaced
+                )
         except NotFound as exc:
             if isinstance(mode, IfMatch):  # S3 answers 404 to If-Match on a missing key
                 raise PreconditionFailed(f"no object at {key!r} to match", path=key) from exc
@@ -354,18 +371,27 @@ class ObjectStoreProvider(Provider):
         )
 
     async def _put_conditional(
-        self, key: str, data: bytes, mode: NativePutMode, attributes: Attributes
+        self,
+        key: str,
+        data: bytes,
+        mode: NativePutMode,
+        attributes: Attributes,
+        replaced: Chain,
     ) -> tuple[str | None, str | None]:
         """A create or compare-and-swap put, retried here with bounded backoff.
 
         A try may land and still fail (a connection reset before the answer);
-        its retry then meets its own write and is refused. Each put carries a
-        unique id in hidden metadata, so a refusal after such a try is checked:
-        if the object holds this put's id, the put succeeded. The etag and
-        version of the stored object are returned.
+        its retry is then refused. Each put stores its chain (its id and the
+        ids of the writes it replaced, ``replaced`` first: :mod:`.lineage`), so
+        a refusal after such a try is judged by the chain stored now: the
+        put's id means it landed (the stored object's etag and version are
+        returned, or ``None`` if another writer has replaced it since).
+
+        Raises:
+            OutcomeUnknown: a try may have landed and the stored chain cannot tell.
         """
-        write_id = uuid.uuid4().hex
-        tagged: Attributes = {**attributes, WRITE_TAG: write_id}
+        write_id = new_id()
+        tagged: Attributes = {**attributes, WRITE_TAG: successor(write_id, replaced)}
         delays = self.transport.backoff().delays()
         uncertain = False  # an earlier try may have landed
         while True:
@@ -375,26 +401,52 @@ class ObjectStoreProvider(Provider):
                         self._store_once, key, data, mode=mode, attributes=tagged,
                         use_multipart=False,
                     )  # fmt: skip
-                return result["e_tag"], result["version"]
-            except BackendUnavailable:
+            except BackendUnavailable as exc:
                 delay = next(delays, None)
                 if delay is None:
                     raise
-                uncertain = True
+                # A throttled try was not applied; any other failure may have been.
+                uncertain = uncertain or not isinstance(exc, Throttled)
                 await asyncio.sleep(delay)
+                continue
             except (AlreadyExists, PreconditionFailed, NotFound):
-                landed = await self._written_by(key, write_id) if uncertain else None
-                if landed is None:
+                if not uncertain:
                     raise
-                return landed.etag, landed.version
+                return await self._judge(key, write_id, replaced)
+            etag = normalize_etag(result["e_tag"])
+            self._lineage.saw(key, etag, chain_of(tagged))
+            return etag, result["version"]
 
-    async def _written_by(self, key: str, write_id: str) -> ObjectMeta | None:
-        """The object at ``key`` if the put with ``write_id`` stored it, else None."""
+    async def _judge(
+        self, key: str, write_id: str, replaced: Chain
+    ) -> tuple[str | None, str | None]:
+        """After a refused retry: the etag and version of the put if it landed.
+
+        Raises:
+            AlreadyExists, PreconditionFailed: it certainly did not land.
+            OutcomeUnknown: nobody can tell.
+        """
         try:
             meta, stored = await self._head_attributes(key)
         except NotFound:
-            return None
-        return meta if stored.get(WRITE_TAG) == write_id else None
+            meta, stored = None, None
+        landed = verdict(write_id, replaced, chain_of(stored) if meta is not None else None)
+        if landed is None:
+            raise self._unknown(key)
+        if not landed:
+            if replaced == (ORIGIN,):
+                raise AlreadyExists(f"an object exists at {key!r}", path=key)
+            raise PreconditionFailed(f"{key!r} was replaced by another writer", path=key)
+        assert meta is not None
+        mine = chain_of(stored)[0] == write_id
+        return (meta.etag, meta.version) if mine else (None, None)
+
+    def _unknown(self, key: str) -> OutcomeUnknown:
+        return OutcomeUnknown(
+            f"put {key!r} on {self._description}: the server's answer was lost and whether "
+            "the write landed cannot be known; read the object to see before writing again",
+            path=key,
+        )
 
     async def _write_stream(
         self,
@@ -486,6 +538,39 @@ class ObjectStoreProvider(Provider):
         if first != [folder + FOLDER_MARKER]:
             raise FolderNotEmpty(f"the folder {key!r} is not empty", path=key)
         await self._delete(folder + FOLDER_MARKER)
+
+    async def probe_preconditions(self, key: str) -> tuple[bool, bool]:
+        """Whether the server itself honours create-if-absent and compare-and-swap.
+
+        For ``storeroom doctor``: writes ``key`` (a scratch key, deleted after)
+        with the server's own conditional puts, bypassing the checks this
+        provider makes before writing where ``capabilities`` say the server
+        cannot. Returns ``(create_holds, swap_holds)``: a second create was
+        refused; a put on an etag replaced meanwhile was refused.
+        """
+        key = paths.validate_key(key)
+        try:
+            with self._mapped("put", key):
+                await obstore.put_async(self._store_once, key, b"1", mode="create")
+            current = await self.head(key)
+            try:
+                with self._mapped("put", key):
+                    await obstore.put_async(self._store_once, key, b"2", mode="create")
+                create_holds = False
+            except AlreadyExists:
+                create_holds = True
+            current = await self.head(key)
+            stale = await self._native_mode(key, IfMatch(current.etag or ""))
+            await self.put(key, b"3-replaced")
+            try:
+                with self._mapped("put", key):
+                    await obstore.put_async(self._store_once, key, b"4", mode=stale)
+                swap_holds = False
+            except (PreconditionFailed, NotFound):
+                swap_holds = True
+        finally:
+            await self.delete(key)
+        return create_holds, swap_holds
 
     async def aclose(self) -> None:
         """Let obstore's runtime threads finish with the last request before returning.
