@@ -6,7 +6,14 @@ traceback unless ``--debug`` (or ``STOREROOM_DEBUG=1``):
 - ``2``: bad usage (unknown option, missing argument, an invalid key, name
   or alias, an unknown URL scheme or option);
 - ``1``: the operation failed (not found, permission denied, backend down...);
-- ``130``: interrupted (Ctrl-C).
+- ``130``: interrupted (Ctrl-C); a copy first says what it copied and how to resume.
+
+With ``--json`` an error is one JSON document on stderr,
+``{"error": {"code": ..., "message": ...}}``, and stdout holds only results.
+
+The global options (``--store``, ``--json``, ``--debug``) may come before or
+after the command's name, as in aws s3, gsutil and rclone: :class:`Root`
+moves them in front of the command before click parses.
 
 A reader that goes away (``storeroom cat big | head``) ends the command
 quietly (click's own handling of ``EPIPE``, status 1).
@@ -25,7 +32,8 @@ import click
 from click.shell_completion import get_completion_class
 
 from ..errors import ConfigurationError, InvalidPath, StorageError
-from .state import DEFAULT_STORE, State
+from .output import json_text
+from .state import DEFAULT_STORE, State, interrupted_text
 
 __all__ = ["cli", "main"]
 
@@ -47,7 +55,42 @@ Examples:
 """
 
 
+#: The root's options that may also be written after a command's name.
+_GLOBAL_FLAGS = frozenset({"--json", "--debug"})
+_GLOBAL_VALUED = frozenset({"--store"})
+
+
+def hoist_globals(args: list[str]) -> list[str]:
+    """``args`` with every global option moved in front (nothing after ``--`` moves)."""
+    front: list[str] = []
+    rest: list[str] = []
+    position = 0
+    while position < len(args):
+        arg = args[position]
+        if arg == "--":
+            rest.extend(args[position:])
+            break
+        name = arg.split("=", 1)[0]
+        if arg in _GLOBAL_FLAGS or (name in _GLOBAL_VALUED and "=" in arg):
+            front.append(arg)
+        elif arg in _GLOBAL_VALUED and position + 1 < len(args):
+            front.extend(args[position : position + 2])
+            position += 1
+        else:
+            rest.append(arg)
+        position += 1
+    return front + rest
+
+
+class Root(click.Group):
+    """The root group: global options accepted anywhere on the line."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, hoist_globals(args))
+
+
 @click.group(
+    cls=Root,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
     epilog=_EPILOG,
 )
@@ -106,21 +149,35 @@ def _register() -> None:
 _register()
 
 
-def _fail(found: State, message: str, code: int) -> None:
-    """Print ``message`` as one line on stderr (the traceback too with --debug); exit."""
+def _fail(found: State, message: str, code: int, kind: str = "error") -> None:
+    """Print ``message`` as one line on stderr (the traceback too with --debug); exit.
+
+    ``kind`` is the machine-readable code shown under ``--json``.
+    """
     text = found.redact(message)
     if found.debug:
         if sys.exc_info()[0] is not None:
             traceback.print_exc()
     elif "\n" in text:  # a backend's reply may span lines: the first says what happened
         text = text.split("\n", 1)[0].rstrip() + " [...]"
-    click.echo(f"{PROG}: {text}", err=True)
+    if found.as_json:
+        error: dict[str, object] = {"code": kind, "message": text.removeprefix("error: ")}
+        if found.interrupted is not None:
+            error["copied"] = found.interrupted
+        click.echo(json_text({"error": error}), err=True)
+    else:
+        if found.interrupted is not None:
+            click.echo(found.redact(interrupted_text(found.interrupted)), err=True)
+        click.echo(f"{PROG}: {text}", err=True)
     sys.exit(code)
 
 
 def main(argv: list[str] | None = None) -> None:
     """Run the ``storeroom`` command line (the console script)."""
     found = State(debug=os.environ.get("STOREROOM_DEBUG", "") not in ("", "0", "false"))
+    given = sys.argv[1:] if argv is None else argv
+    found.argv = list(given)
+    found.as_json = "--json" in hoist_globals(list(given))  # errors of parsing itself, too
     try:
         code = cli.main(
             args=argv,
@@ -134,21 +191,24 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(0)
     except click.exceptions.Abort as exc:
         interrupted = isinstance(exc.__cause__, KeyboardInterrupt)
-        _fail(found, "interrupted" if interrupted else "aborted", 130 if interrupted else 1)
+        if interrupted:
+            _fail(found, "interrupted", 130, "interrupted")
+        _fail(found, "aborted", 1, "aborted")
     except KeyboardInterrupt:
-        _fail(found, "interrupted", 130)
+        _fail(found, "interrupted", 130, "interrupted")
     except click.ClickException as exc:  # usage errors: exit 2
         hint = ""
         if isinstance(exc, click.UsageError) and exc.ctx is not None:
             hint = f" (see '{exc.ctx.command_path} --help')"
-        _fail(found, f"error: {exc.format_message()}{hint}", exc.exit_code)
+        kind = "usage_error" if exc.exit_code == 2 else "error"
+        _fail(found, f"error: {exc.format_message()}{hint}", exc.exit_code, kind)
     except (ConfigurationError, InvalidPath) as exc:  # a bad URL, key or name was typed
-        _fail(found, f"error: {exc}", 2)
+        _fail(found, f"error: {exc}", 2, exc.code)
     except StorageError as exc:
-        _fail(found, f"error: {exc}", 1)
+        _fail(found, f"error: {exc}", 1, exc.code)
     except OSError as exc:
-        _fail(found, f"error: {exc}", 1)
+        _fail(found, f"error: {exc}", 1, "os_error")
     except Exception as exc:  # a bug: still one line, the traceback with --debug
         hint = "" if found.debug else " (run with --debug for the traceback)"
-        _fail(found, f"internal error: {type(exc).__name__}: {exc}{hint}", 1)
+        _fail(found, f"internal error: {type(exc).__name__}: {exc}{hint}", 1, "internal_error")
     sys.exit(code if isinstance(code, int) else 0)
