@@ -177,7 +177,8 @@ def main(argv: list[str] | None = None) -> None:
     found = State(debug=os.environ.get("STOREROOM_DEBUG", "") not in ("", "0", "false"))
     given = sys.argv[1:] if argv is None else argv
     found.argv = list(given)
-    found.as_json = "--json" in hoist_globals(list(given))  # errors of parsing itself, too
+    before_dashes = given[: given.index("--")] if "--" in given else given
+    found.as_json = "--json" in before_dashes  # errors of parsing itself, too
     try:
         code = cli.main(
             args=argv,
