@@ -25,7 +25,7 @@ from tests.services.cloud import CloudServer
 
 
 def _s3_client(server: CloudServer) -> Any:
-    import boto3
+    import boto3  # type: ignore[import-untyped]
 
     return boto3.client(
         "s3",
