@@ -25,6 +25,7 @@ so no credential given in a URL is ever shown.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import traceback
 
@@ -32,7 +33,7 @@ import click
 from click.shell_completion import get_completion_class
 
 from ..errors import ConfigurationError, InvalidPath, StorageError
-from .output import json_text
+from .output import json_text, safe_text
 from .state import DEFAULT_STORE, State, interrupted_text
 
 __all__ = ["cli", "main"]
@@ -54,6 +55,9 @@ Examples:
   storeroom demo                          a guided tour on a temporary folder
 """
 
+
+#: Characters that would break the one line of an error (typed names may hold them).
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 #: The root's options that may also be written after a command's name.
 _GLOBAL_FLAGS = frozenset({"--json", "--debug"})
@@ -160,6 +164,7 @@ def _fail(found: State, message: str, code: int, kind: str = "error") -> None:
             traceback.print_exc()
     elif "\n" in text:  # a backend's reply may span lines: the first says what happened
         text = text.split("\n", 1)[0].rstrip() + " [...]"
+    text = _CONTROL.sub(lambda found: repr(found.group())[1:-1], safe_text(text))  # one line
     if found.as_json:
         error: dict[str, object] = {"code": kind, "message": text.removeprefix("error: ")}
         if found.interrupted is not None:
