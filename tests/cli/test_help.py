@@ -50,3 +50,13 @@ def test_the_concurrency_shown_is_the_default() -> None:
         for param in command.params:
             if "--concurrency" in getattr(param, "opts", ()):
                 assert param.default == DEFAULT_CONCURRENCY, path
+
+
+def test_lazy_command_summaries_are_the_commands_own() -> None:
+    from storeroom.cli.app import LAZY_COMMANDS
+
+    context = click.Context(cli)
+    for name, (_module, summary) in LAZY_COMMANDS.items():
+        command = cli.get_command(context, name)
+        assert command is not None, name
+        assert command.get_short_help_str(limit=1000) == summary, name

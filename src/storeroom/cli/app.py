@@ -24,6 +24,7 @@ so no credential given in a URL is ever shown.
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 import sys
@@ -86,11 +87,43 @@ def hoist_globals(args: list[str]) -> list[str]:
     return front + rest
 
 
+def _shorten(text: str, limit: int) -> str:
+    """``text`` cut at a word to fit ``limit`` characters, as click shortens help."""
+    if len(text) <= limit:
+        return text
+    return text[: max(limit - 3, 1)].rsplit(" ", 1)[0].rstrip(",.;:") + "..."
+
+
 class Root(click.Group):
-    """The root group: global options accepted anywhere on the line."""
+    """The root group: global options accepted anywhere on the line; commands loaded lazily."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         return super().parse_args(ctx, hoist_globals(args))
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        found = super().get_command(ctx, cmd_name)
+        if found is None and cmd_name in LAZY_COMMANDS:
+            module = importlib.import_module(f"{__package__}.{LAZY_COMMANDS[cmd_name][0]}")
+            for command in module.COMMANDS:
+                self.add_command(command)
+            found = super().get_command(ctx, cmd_name)
+        return found
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The list of commands, from :data:`LAZY_COMMANDS` without importing them."""
+        names = self.list_commands(ctx)
+        limit = formatter.width - 6 - max(len(name) for name in names)
+        rows = []
+        for name in names:
+            if name in LAZY_COMMANDS and name not in self.commands:
+                rows.append((name, _shorten(LAZY_COMMANDS[name][1], limit)))
+            elif (command := self.get_command(ctx, name)) is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(limit)))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
 
 @click.group(
@@ -142,15 +175,28 @@ def completion(shell: str) -> None:
     click.echo(completer(cli, {}, PROG, COMPLETE_VAR).source())
 
 
-def _register() -> None:
-    from . import artifacts, cache, demo, files
-
-    for module in (files, artifacts, cache, demo):
-        for command in module.COMMANDS:
-            cli.add_command(command)
-
-
-_register()
+#: Commands loaded on first use, so ``storeroom --help`` imports none of them:
+#: name -> (module of ``storeroom.cli`` whose ``COMMANDS`` holds it, its one-line help).
+#: A new command is one line here; ``tests/cli/test_help.py`` checks each summary
+#: is the command's own first sentence.
+LAZY_COMMANDS: dict[str, tuple[str, str]] = {
+    "ls": ("files", "List the folder PATH in the store (default: the top), or a URL."),
+    "cat": ("files", "Write the files KEYS to standard output, one after another (streamed)."),
+    "stat": ("files", "Show what the store knows about the file (or folder) PATH."),
+    "rm": ("files", "Delete the files PATHS from the store (folders with --recursive)."),
+    "put": (
+        "files",
+        "Store the local file LOCAL at KEY (default: its name, at the top of the store).",
+    ),
+    "get": ("files", "Copy the file KEY from the store to LOCAL (default: the current folder)."),
+    "cp": ("files", "Copy SOURCE to DESTINATION: URLs of any scheme, or local paths."),
+    "artifacts": (
+        "artifacts",
+        "Versioned artifacts: every put is a new version, with metadata and aliases.",
+    ),
+    "cache": ("cache", "Read and manage a shared cache (Redis, say), one namespace at a time."),
+    "demo": ("demo", "A short guided tour: versions, diff, folder copies and a cache, for real."),
+}
 
 
 def _fail(found: State, message: str, code: int, kind: str = "error") -> None:

@@ -9,7 +9,6 @@ the end.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar, Union
@@ -196,6 +195,8 @@ class Session:
 
 def run(body: Callable[[Session], Awaitable[_T]]) -> _T:
     """Run ``body`` in a fresh :class:`Session` on a new event loop."""
+    import asyncio  # here, not at the top: ``storeroom --help`` needs no event loop
+
     current = state()
 
     async def main() -> _T:
