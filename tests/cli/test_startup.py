@@ -10,11 +10,10 @@ import json
 import subprocess
 import sys
 
-_HEAVY_FOR_IMPORT = ("asyncio", "typing", "click", "rich", "obstore", "redis", "msgpack",
-                     "storeroom.caches", "storeroom.artifactstore", "storeroom.providers")  # fmt: skip
-_HEAVY_FOR_HELP = ("asyncio", "rich", "obstore", "redis", "msgpack", "storeroom.caches",
-                   "storeroom.artifactstore", "storeroom.providers", "storeroom.cli.files",
-                   "storeroom.cli.transfer")  # fmt: skip
+_HEAVY = ("asyncio", "rich", "obstore", "redis", "msgpack", "storeroom.caches",
+          "storeroom.artifactstore", "storeroom.providers")  # fmt: skip
+_HEAVY_FOR_IMPORT = (*_HEAVY, "typing", "click")
+_HEAVY_FOR_HELP = (*_HEAVY, "storeroom.cli.files", "storeroom.cli.transfer")
 
 _PROBE = """
 import json, sys
