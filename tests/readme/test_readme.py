@@ -49,7 +49,7 @@ def _service_env(service: str, request: pytest.FixtureRequest) -> dict[str, str]
                 S3_ENDPOINT=server.endpoint,
                 AWS_ENDPOINT_URL=server.endpoint,
                 AWS_ACCESS_KEY_ID="testing",
-                AWS_SECRET_ACCESS_KEY="testing",  # noqa: S105 (moto's dummy key)
+                AWS_SECRET_ACCESS_KEY="testing",
                 AWS_REGION="us-east-1",
                 AWS_ALLOW_HTTP="true",
             )
