@@ -13,7 +13,6 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -26,7 +25,7 @@ _MKDOCS = Path(sys.executable).with_name("mkdocs")
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The site built from a copy of the docs with one extra page dropped in."""
     if not _MKDOCS.exists():
         pytest.fail("mkdocs is not installed: pip install -e '.[dev]' (the docs extra)")
@@ -42,7 +41,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         cwd=root, env=env, capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
-    yield root / "site"
+    return root / "site"
 
 
 def test_every_command_is_in_the_cli_reference(site: Path) -> None:
