@@ -203,3 +203,43 @@ def test_unparseable_keys_are_skipped_per_object(tmp_path: Path, s3_server: Clou
     assert (copied["files"], len(copied["skipped"])) == (2, 3)
     assert sorted(p.name for p in (tmp_path / "out").rglob("*")) == ["deep.txt", "dst", "ok.txt",
                                                                      "sub"]  # fmt: skip
+
+
+def test_binary_artifact_is_not_written_to_a_terminal(tmp_path: Path) -> None:
+    import pty
+    import subprocess
+
+    from tests.cli.conftest import BIN
+
+    (tmp_path / "logo.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x01")
+    store = str(tmp_path / "s")
+    invoke(["--store", store, "artifacts", "put", "logo", "logo.png"], cwd=tmp_path).ok()
+
+    def on_terminal(*flags: str) -> tuple[int, bytes, str]:
+        leader, follower = pty.openpty()
+        try:
+            done = subprocess.run(
+                [str(BIN), "--store", store, "artifacts", "get", "logo", *flags],
+                cwd=tmp_path, stdout=follower, stderr=subprocess.PIPE, timeout=60, check=False,
+            )  # fmt: skip
+            os.close(follower)
+            follower = -1
+            shown = b""
+            try:
+                while chunk := os.read(leader, 4096):
+                    shown += chunk
+            except OSError:  # EIO: the terminal's other end is closed
+                pass
+            return done.returncode, shown, done.stderr.decode()
+        finally:
+            os.close(leader)
+            if follower >= 0:
+                os.close(follower)
+
+    code, shown, err = on_terminal()
+    assert code == 2
+    assert "is binary" in err
+    assert b"PNG" not in shown
+    code, shown, _ = on_terminal("--force")
+    assert code == 0
+    assert b"PNG" in shown
