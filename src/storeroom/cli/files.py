@@ -332,6 +332,17 @@ def _emptied_folders(keys: list[str], top: str) -> list[str]:
     return sorted(folders, key=lambda folder: folder.count("/"), reverse=True)
 
 
+async def _remove_emptied(plan: _Plan) -> None:
+    """Remove the folders ``plan`` emptied (a folder still holding skipped objects stays)."""
+    remove = getattr(plan.provider, "remove_folder", None)  # providers that tell folders apart
+    for folder in _emptied_folders(plan.keys, plan.loc.key):
+        try:
+            await (remove(folder) if remove is not None else plan.provider.delete(folder))
+        except StorageError:
+            if not plan.skipped:
+                raise
+
+
 def _holds_artifacts(keys: list[str]) -> bool:
     """Whether ``keys`` include an artifact store's head records."""
     from ..artifactstore.records import HEAD_FILE, HEADS
@@ -391,8 +402,7 @@ def rm(paths: tuple[str, ...], recursive: bool, yes: bool, concurrency: int) -> 
         await map_limited(lambda pair: pair[0].delete(pair[1]), pairs, concurrency)
         for plan in plans:
             if recursive and plan.provider.capabilities.empty_folders:
-                for folder in _emptied_folders(plan.keys, plan.loc.key):
-                    await plan.provider.delete(folder)  # an emptied folder goes too
+                await _remove_emptied(plan)
         return keys, [skip for plan in plans for skip in plan.skipped]
 
     deleted, skipped = run(body)
