@@ -21,12 +21,11 @@ import stat
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
 
-from .. import paths
-from ..errors import NotFound, NotSupported
+from ..errors import InvalidPath, NotFound, NotSupported
 from ..providers.base import DEFAULT_CHUNK_SIZE, Capabilities, GetResult, ObjectMeta
 from ..providers.local.posix import object_meta, os_error, write_all
 
-__all__ = ["LocalFiles", "Skip"]
+__all__ = ["LocalFiles", "Skip", "local_problem"]
 
 #: Reads and writes up to this size run on the event loop; larger ones in a thread.
 INLINE_LIMIT = 256 * 1024
@@ -41,6 +40,21 @@ class Skip:
 
     path: str
     reason: str
+
+
+def local_problem(key: str) -> str | None:
+    """Why ``key`` cannot name a file under a local folder, or ``None`` if it can.
+
+    The user's own files may have names storeroom would not create in a store
+    (``draft.``, a newline): only a name that could reach outside the folder
+    or name it twice is refused (empty, ``.`` or ``..`` segments, NUL).
+    """
+    if not key or "\x00" in key:
+        return "an empty name or NUL cannot name a local file"
+    for segment in key.split("/"):
+        if segment in ("", ".", ".."):
+            return f"a {segment or 'empty'!r} segment would leave or alias the destination folder"
+    return None
 
 
 class LocalFiles:
@@ -212,7 +226,10 @@ class LocalFiles:
         """
         if metadata:
             raise NotSupported("local files do not keep user metadata", path=key)
-        target = self.path(paths.validate_key(key))
+        problem = local_problem(key)
+        if problem:
+            raise InvalidPath(f"invalid local name {key!r}: {problem}", path=key)
+        target = self.path(key)
         folder = os.path.dirname(target)
         temp = os.path.join(folder, f"{_TEMP_PREFIX}{self._token}-{next(self._serial)}")
         try:

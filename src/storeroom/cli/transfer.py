@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 from .. import paths
 from ..errors import InvalidPath, NotFound, StorageError
 from ..providers.base import DEFAULT_CHUNK_SIZE, ObjectMeta, Provider
-from .localfs import LocalFiles, Skip
+from .localfs import LocalFiles, Skip, local_problem
 from .locations import Location
 from .progress import BarProgress, Progress
 
@@ -183,12 +183,16 @@ async def _provider_entries(side: Side, prefix: str) -> AsyncIterator[ObjectMeta
             yield Skip(item.path, item.reason)
 
 
-async def tree_jobs(src: Side, src_prefix: str, dst_prefix: str) -> AsyncIterator[Job | Skip]:
+async def tree_jobs(
+    src: Side, src_prefix: str, dst_prefix: str, dst: Side | None = None
+) -> AsyncIterator[Job | Skip]:
     """A job per object under ``src_prefix``, to the same relative key under ``dst_prefix``.
 
-    An object whose relative key is not a valid key (``..``, ``a//b``, a
-    newline...) is a :class:`Skip`: copying it could write outside the
-    destination or under a name that does not read back.
+    An object whose relative key cannot name a file at the destination is a
+    :class:`Skip`: in a store, a key storeroom may create (no ``..``, ``a//b``,
+    newline, ``draft.``...); in a local folder (``dst`` a :class:`LocalFiles`),
+    any name that stays inside it. So nothing is written outside the
+    destination, nor under a name that does not read back.
     """
     cut = len(src_prefix) + 1 if src_prefix else 0
     async for item in listed(src, src_prefix):
@@ -196,11 +200,17 @@ async def tree_jobs(src: Side, src_prefix: str, dst_prefix: str) -> AsyncIterato
             yield item
             continue
         relative = item.path[cut:]
-        try:
-            paths.validate_key(relative)
-        except InvalidPath as exc:
-            yield Skip(item.path, f"its name cannot be a key here: {exc}")
-            continue
+        if isinstance(dst, LocalFiles):
+            problem = local_problem(relative)
+            if problem:
+                yield Skip(item.path, problem)
+                continue
+        else:
+            try:
+                paths.validate_key(relative)
+            except InvalidPath as exc:
+                yield Skip(item.path, f"its name cannot be a key here: {exc}")
+                continue
         yield Job(item.path, f"{dst_prefix}/{relative}" if dst_prefix else relative, item)
 
 
@@ -393,7 +403,7 @@ async def _jobs(
 
     folder_error = click.UsageError(f"{src.label!r} is a folder: add --recursive to copy it")
     if recursive:
-        tree = tree_jobs(src_side, src.key, dst.key)
+        tree = tree_jobs(src_side, src.key, dst.key, dst_side)
         first = await anext(tree, None)
         if first is not None:
             return _chain(first, tree), dst.key
