@@ -131,6 +131,7 @@ class CopyReport:
         failures: ``(source key, error)`` of each file that failed.
         skipped: entries not copied because they cannot be (links, bad names...).
         unchanged: files left alone because the destination already had them.
+        listing_error: why listing the source stopped early (what was listed was copied).
     """
 
     files: int = 0
@@ -139,6 +140,7 @@ class CopyReport:
     failures: list[tuple[str, StorageError | OSError]] = field(default_factory=list)
     skipped: list[Skip] = field(default_factory=list)
     unchanged: int = 0
+    listing_error: StorageError | OSError | None = None
 
 
 async def listed(side: Side, prefix: str) -> AsyncIterator[ObjectMeta | Skip]:
@@ -321,8 +323,8 @@ async def copy_jobs(
     other than ``ALWAYS``, ``existing`` is the destination's index (see
     :func:`destination_index`); without it each file's destination is asked.
 
-    Raises:
-        StorageError: listing the source failed (files already copied stay copied).
+    If listing the source fails part way, what was listed is still copied and
+    the failure is kept in ``report.listing_error``.
     """
     report = CopyReport() if report is None else report
     workers = max(1, concurrency)
@@ -375,7 +377,7 @@ async def copy_jobs(
         report.seconds = time.perf_counter() - started
         progress.close()
     if listing_failed:
-        raise listing_failed[0]
+        report.listing_error = listing_failed[0]
     return report
 
 
@@ -479,6 +481,7 @@ def _summary(report: CopyReport, src: Location, dst: Location) -> dict[str, Any]
             {"path": path, "error": str(exc), "code": getattr(exc, "code", "os_error")}
             for path, exc in report.failures
         ],
+        "listing_error": None if report.listing_error is None else str(report.listing_error),
     }
 
 
@@ -510,6 +513,11 @@ def report_copy(summary: dict[str, Any]) -> None:
         )
 
     out.result(summary, text)
+    if summary["listing_error"]:
+        raise StorageError(
+            f"listing {summary['source']} stopped after {summary['files']} files were copied: "
+            f"{summary['listing_error']}"
+        )
     failed = summary["failed"]
     if failed:
         if state().debug:
