@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+import sys
+import types
 
-from .artifactstore import ArtifactStore
-from .caches import MISSING, MemoryCache, NoOpCache, cached
 from .errors import (
     AlreadyExists,
     BackendUnavailable,
@@ -21,42 +20,79 @@ from .errors import (
     PreconditionFailed,
     StorageError,
 )
-from .files import FileStore
-from .interfaces import (
-    ArtifactStorage,
-    CacheBackend,
-    FileInfo,
-    FileStorage,
-    StorageBackend,
-    StorageProvider,
-    StorageResult,
-)
-from .providers.base import (
-    Capabilities,
-    GetResult,
-    IfMatch,
-    Listing,
-    ObjectMeta,
-    Provider,
-    SkippedKey,
-)
-from .providers.cached import CachedProvider
-from .providers.local import LocalProvider
-from .providers.memory import MemoryProvider
-from .urls import artifacts, cache, files, provider
+
+#: ``typing`` is not imported at run time (it costs more than the rest of this module);
+#: type checkers read this name as ``typing.TYPE_CHECKING``.
+TYPE_CHECKING = False
 
 if TYPE_CHECKING:
+    from typing import Any
+
+    from .artifactstore import ArtifactStore
+    from .caches import MISSING, MemoryCache, NoOpCache, cached
     from .caches.redis import RedisCache
+    from .files import FileStore
+    from .interfaces import (
+        ArtifactStorage,
+        CacheBackend,
+        FileInfo,
+        FileStorage,
+        StorageBackend,
+        StorageProvider,
+        StorageResult,
+    )
+    from .providers.base import (
+        Capabilities,
+        GetResult,
+        IfMatch,
+        Listing,
+        ObjectMeta,
+        Provider,
+        SkippedKey,
+    )
+    from .providers.cached import CachedProvider
+    from .providers.local import LocalProvider
+    from .providers.memory import MemoryProvider
     from .providers.object.azure import AzureProvider
     from .providers.object.gcs import GCSProvider
     from .providers.object.s3 import S3Provider
+    from .urls import artifacts, cache, files, provider
 
-# Names whose modules load a client library (redis, obstore): imported on first use.
+# Everything but the errors is imported on first use (``import storeroom`` stays
+# cheap: no asyncio, redis, obstore, msgpack until a name that needs them is used).
+# ``from storeroom import X`` and type checkers see the same names as before.
 _LAZY = {
+    "ArtifactStore": "storeroom.artifactstore",
+    "MISSING": "storeroom.caches",
+    "MemoryCache": "storeroom.caches",
+    "NoOpCache": "storeroom.caches",
+    "cached": "storeroom.caches",
     "RedisCache": "storeroom.caches.redis",
+    "FileStore": "storeroom.files",
+    "ArtifactStorage": "storeroom.interfaces",
+    "CacheBackend": "storeroom.interfaces",
+    "FileInfo": "storeroom.interfaces",
+    "FileStorage": "storeroom.interfaces",
+    "StorageBackend": "storeroom.interfaces",
+    "StorageProvider": "storeroom.interfaces",
+    "StorageResult": "storeroom.interfaces",
+    "Capabilities": "storeroom.providers.base",
+    "GetResult": "storeroom.providers.base",
+    "IfMatch": "storeroom.providers.base",
+    "Listing": "storeroom.providers.base",
+    "ObjectMeta": "storeroom.providers.base",
+    "Provider": "storeroom.providers.base",
+    "SkippedKey": "storeroom.providers.base",
+    "CachedProvider": "storeroom.providers.cached",
+    "LocalProvider": "storeroom.providers.local",
+    "MemoryProvider": "storeroom.providers.memory",
     "S3Provider": "storeroom.providers.object.s3",
     "AzureProvider": "storeroom.providers.object.azure",
     "GCSProvider": "storeroom.providers.object.gcs",
+    "artifacts": "storeroom.urls",
+    "cache": "storeroom.urls",
+    "files": "storeroom.urls",
+    "provider": "storeroom.urls",
 }
 
 
@@ -67,6 +103,23 @@ def __getattr__(name: str) -> Any:
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
+
+class _Package(types.ModuleType):
+    """The ``storeroom`` module: importing the submodule ``storeroom.files`` (which
+    Python records as the attribute ``files``) never hides the factory ``files()``."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if isinstance(value, types.ModuleType) and _LAZY.get(name) == "storeroom.urls":
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 
 __all__ = [

@@ -17,7 +17,10 @@ def _command_paths() -> list[tuple[str, ...]]:
     found: list[tuple[str, ...]] = [()]
 
     def walk(group: click.Group, path: tuple[str, ...]) -> None:
-        for name, command in group.commands.items():
+        context = click.Context(group)
+        for name in group.list_commands(context):  # commands load lazily: ask, do not peek
+            command = group.get_command(context, name)
+            assert command is not None, name
             found.append((*path, name))
             if isinstance(command, click.Group):
                 walk(command, (*path, name))

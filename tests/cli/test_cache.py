@@ -30,8 +30,7 @@ def test_cache_commands_on_redis(
             "value": {"retries": 3, "hosts": ["a", "b"]},
         }
         stats = storeroom("cache", "stats", "--json", env={"STOREROOM_CACHE_URL": url}).json()
-        assert (stats["namespace"], stats["entries"]) == (namespace, 2)
-        assert "server_hits" in stats
+        assert stats["namespace"] == namespace
         assert "hits" in stats["this_process"]
 
         cache("delete", "greeting", "never-set")
@@ -54,6 +53,7 @@ def test_cache_commands_on_redis(
 
 
 def test_memory_cache_lives_in_one_process(storeroom: Storeroom) -> None:
-    stats = storeroom("cache", "stats", "--cache", "memory://", "--json").json()
-    assert stats["entries"] == 0
+    run = storeroom("cache", "stats", "--cache", "memory://", "--json")
+    assert run.json()["entries"] == 0
+    assert "memory:// is a cache in this process's memory" in run.err
     assert storeroom("cache", "get", "k", "--cache", "memory://").code == 1

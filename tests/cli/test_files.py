@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -123,10 +122,10 @@ def test_usage_errors_and_debug(storeroom: Storeroom) -> None:
     assert "unknown storage scheme 'ftp://'" in storeroom("ls", "ftp://host/x").failed(2)
     assert "Missing argument" in storeroom("cp", "only-one").failed(2)
     write_tree(storeroom.cwd / "mixed", {"ok.txt": b"1", "CON": b"2"})  # CON: not a valid key
-    partial = storeroom("put", "-r", "mixed", "m", "--json")
-    assert "1 of 2 files could not be copied (first: mixed/CON: " in partial.failed(1)
-    summary = json.loads(partial.out)
-    assert (summary["files"], summary["failed"][0]["code"]) == (1, "invalid_path")
+    summary = storeroom("put", "-r", "mixed", "m", "--json").json()  # skipped, not failed
+    assert (summary["files"], summary["failed"]) == (1, [])
+    assert [item["path"] for item in summary["skipped"]] == ["mixed/CON"]
+    assert "Windows device names" in summary["skipped"][0]["reason"]
     assert storeroom("cat", "m/ok.txt").ok().out == b"1"
     debug = storeroom("--debug", "cat", "missing.txt")
     assert debug.code == 1

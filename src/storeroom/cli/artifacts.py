@@ -153,11 +153,21 @@ def put(name: str, file: str, meta: tuple[str, ...], content_type: str | None) -
 @artifacts.command("get")
 @click.argument("name")
 @click.option("-v", "--version", default=None, help="v3, an alias, or latest (default).")
-@click.option("-o", "--output", "target", type=click.Path(dir_okay=False), help="Write to FILE.")
+@click.option(
+    "-o",
+    "--output",
+    "target",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="Write to FILE ('-': standard output, even binary content on a terminal).",
+)
+@click.option("--force", is_flag=True, help="Write binary content to a terminal anyway.")
 @json_option
 @store_option
-def get(name: str, version: str | None, target: str | None) -> None:
-    """Print the artifact NAME (the latest version, or --version) or save it with -o."""
+def get(name: str, version: str | None, target: str | None, force: bool) -> None:
+    """Print the artifact NAME (the latest version, or --version) or save it with -o.
+
+    Binary content is not written to a terminal unless asked (-o - or --force).
+    """
 
     async def body(store: ArtifactStore) -> tuple[ArtifactVersion, bytes]:
         found = await store.get_version(name, version)
@@ -165,6 +175,13 @@ def get(name: str, version: str | None, target: str | None) -> None:
 
     found, data = _with_store(body)
     out = state().output()
+    if target == "-":
+        target, force = None, True
+    if not (target or out.as_json or force) and found.encoding is None and sys.stdout.isatty():
+        raise click.UsageError(
+            f"{name} {found.version} is binary ({found.content_type}, {human_size(found.size)}): "
+            "save it with -o FILE, or write it here with -o - or --force"
+        )
     if target:
         with open(target, "wb") as handle:
             handle.write(data)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sized
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -39,17 +39,18 @@ cache_option = click.option(
 
 def _with_cache(url: str, body: Callable[[CacheBackend], Awaitable[_T]]) -> _T:
     """Run ``body`` on the cache at ``url``, closed afterwards."""
-    from ..caches import Cache
+    from ..resource import AsyncResource
     from ..urls import cache
 
     state().redact.add(url)
+    state().warn_if_memory(url, "cache")
 
     async def main(_session: Session) -> _T:
         opened = cache(url)
         try:
             return await body(opened)
         finally:
-            if isinstance(opened, Cache):
+            if isinstance(opened, AsyncResource):
                 await opened.aclose()
 
     return run(main)
@@ -148,53 +149,31 @@ def clear(yes: bool, cache_url: str) -> None:
     out.result({"cleared": True}, lambda: out.line("Cache cleared."))
 
 
-async def _stats(found: CacheBackend, url: str) -> dict[str, Any]:
-    """What the cache holds now, and the server's counters where there is a server."""
-    from ..caches import Cache, MemoryCache
+async def _stats(found: CacheBackend) -> dict[str, Any]:
+    """What the cache says about itself through its public surface only.
+
+    Its description, its namespace (if it has one), how many entries it
+    holds (if it can be measured with ``len``) and this process's counts.
+    """
+    from ..caches import Cache
 
     record: dict[str, Any] = {"cache": repr(found)}
-    if isinstance(found, MemoryCache):
+    namespace = getattr(found, "namespace", None)
+    if isinstance(namespace, str):
+        record["namespace"] = namespace
+    if isinstance(found, Sized):
         record["entries"] = len(found)
-    if type(found).__name__ == "RedisCache":
-        record.update(await _redis_stats(url, found))
     if isinstance(found, Cache):
         record["this_process"] = asdict(found.stats())
     return record
-
-
-async def _redis_stats(url: str, found: Any) -> dict[str, Any]:
-    """Entries under the namespace (one SCAN pass) and the server's hit and miss counts."""
-    from redis.asyncio import Redis
-    from redis.exceptions import RedisError
-
-    from ..caches.redis import glob_escape, map_error
-    from ..options import mask, split_options
-
-    server, _ = split_options(url, {})
-    client = Redis.from_url(server, socket_timeout=5.0, socket_connect_timeout=5.0)
-    try:
-        entries = 0
-        async for _ in client.scan_iter(match=glob_escape(found.key("")) + "*", count=1000):
-            entries += 1
-        info = await client.info("stats")
-    except (RedisError, OSError) as exc:
-        raise map_error(exc, mask(server)) from exc
-    finally:
-        await client.aclose()
-    return {
-        "namespace": found.namespace,
-        "entries": entries,
-        "server_hits": info.get("keyspace_hits"),
-        "server_misses": info.get("keyspace_misses"),
-    }
 
 
 @cache_group.command("stats")
 @cache_option
 @json_option
 def stats(cache_url: str) -> None:
-    """Show how many entries the cache holds, and hit/miss counts."""
-    record = _with_cache(cache_url, lambda found: _stats(found, cache_url))
+    """Show what the cache is, the entries it holds where it can tell, and hit/miss counts."""
+    record = _with_cache(cache_url, _stats)
     out = state().output()
 
     def text() -> None:

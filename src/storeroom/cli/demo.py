@@ -20,7 +20,7 @@ import shutil
 import sys
 import tempfile
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 from click.core import ParameterSource
@@ -118,7 +118,7 @@ def _make_site(folder: str) -> None:
 
 
 async def _folders(tell: _Narrator, session: Session, where: str, scratch: str) -> None:
-    from .files import transfer
+    from .transfer import CopyOptions, transfer
 
     tell.step("Copy a folder into the store and back")
     site = os.path.join(scratch, "site")
@@ -126,11 +126,11 @@ async def _folders(tell: _Narrator, session: Session, where: str, scratch: str) 
     tell.say(f"A local folder {site} holds {_SITE_FILES} small web pages.")
     tell.command("put --recursive ./site site")
     into = Location(where, "site", label="site")
-    options: dict[str, Any] = {"recursive": True, "concurrency": 8, "progress": False}
-    sent = await transfer(session, local_location(site), into, **options)
+    options = CopyOptions(recursive=True, progress=False)
+    sent = await transfer(session, local_location(site), into, options)
     tell.say(
         f"copied {sent['files']} files ({human_size(sent['bytes'])}) into the store "
-        f"in {sent['seconds'] * 1000:.0f} ms, {options['concurrency']} at a time"
+        f"in {sent['seconds'] * 1000:.0f} ms, {options.concurrency} at a time"
     )
     tell.command("ls site")
     listing = await session.provider(into).list_dir("site")
@@ -139,7 +139,7 @@ async def _folders(tell: _Narrator, session: Session, where: str, scratch: str) 
     tell.say("   ".join(shown))
     restored = os.path.join(scratch, "restored")
     tell.command("get --recursive site ./restored")
-    back = await transfer(session, into, local_location(restored), **options)
+    back = await transfer(session, into, local_location(restored), options)
     same = filecmp.dircmp(site, restored)
     identical = not (same.diff_files or same.left_only or same.right_only) and all(
         not (sub.diff_files or sub.left_only or sub.right_only) for sub in same.subdirs.values()

@@ -11,23 +11,27 @@ import asyncio
 import os
 import posixpath
 import sys
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import click
 
 from ..errors import NotFound, StorageError
 from ..providers.base import ObjectMeta, Provider
 from .locations import Location, any_location, local_location, store_location
-from .output import human_size, meta_record, when
-from .state import DEFAULT_STORE, Session, Side, json_option, run, state, store_option
-from .transfer import BarProgress, CopyReport, Job, Progress, copy_jobs, tree_jobs
+from .output import human_size, meta_record, safe_text, when
+from .state import DEFAULT_STORE, Session, json_option, run, state, store_option
+from .transfer import DEFAULT_CONCURRENCY, CopyOptions, Skip, listed, report_copy, transfer
 
-__all__ = ["COMMANDS"]
+__all__ = ["COMMANDS", "CopyOptions"]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 #: ``rm --recursive`` asks before deleting more objects than this (unless ``--yes``).
 CONFIRM_OVER = 10
-_STDIO = "-"
+#: ``-`` as a path: standard input or output.
+STDIO = "-"
 
 
 def complete_keys(ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[str]:
@@ -51,22 +55,57 @@ def complete_keys(ctx: click.Context, _param: click.Parameter, incomplete: str) 
     return [name for name in found if name.startswith(incomplete)]
 
 
-recursive_option = click.option(
-    "-r", "--recursive", is_flag=True, help="Copy whole folders (everything under the path)."
-)
+def recursive_option(verb: str) -> Callable[[_F], _F]:
+    """``-r/--recursive``, its help saying what ``verb`` does with a folder."""
+    return click.option(
+        "-r", "--recursive", is_flag=True, help=f"{verb} whole folders (everything under PATH)."
+    )
+
+
 concurrency_option = click.option(
     "-j",
     "--concurrency",
     type=click.IntRange(1, 512),
-    default=16,
+    default=DEFAULT_CONCURRENCY,
     show_default=True,
     help="How many files at a time.",
 )
-progress_option = click.option(
-    "--progress/--no-progress",
-    default=None,
-    help="Show a progress bar (default: when stderr is a terminal; never with --json).",
-)
+
+
+def copy_options(command: _F) -> _F:
+    """The options every copy takes: what to do with existing files, links, progress."""
+    for option in reversed(
+        [
+            click.option(
+                "--skip-existing",
+                is_flag=True,
+                help="Leave files that already exist at the destination (resume a copy).",
+            ),
+            click.option(
+                "--update",
+                is_flag=True,
+                help="Copy only files whose size differs or whose source is newer.",
+            ),
+            click.option(
+                "--checksum",
+                is_flag=True,
+                help="Copy only files whose size or content differs (etag, MD5 or SHA-256).",
+            ),
+            click.option(
+                "--follow-symlinks",
+                is_flag=True,
+                help="Copy what local symbolic links point to (default: skip them, say so).",
+            ),
+            concurrency_option,
+            click.option(
+                "--progress/--no-progress",
+                default=None,
+                help="Show a progress bar (default: when stderr is a terminal; never with --json).",
+            ),
+        ]
+    ):
+        command = option(command)
+    return command
 
 
 def _relative(path: str, folder: str) -> str:
@@ -79,33 +118,59 @@ def _relative(path: str, folder: str) -> str:
 async def _ls_entries(
     provider: Provider, loc: Location, recursive: bool
 ) -> AsyncIterator[dict[str, Any]]:
-    """The entries of a folder (or the one file) at ``loc``, paths relative to it, as listed."""
+    """The entries of a folder (or the one file) at ``loc``, paths relative to it, as listed.
+
+    An entry that cannot be addressed is listed with ``"type": "skipped"``
+    and its reason (a warning on stderr in text mode), never failing the rest.
+    """
     found = False
     if recursive:
-        async for meta in provider.iter(loc.key):
+        async for item in listed(provider, loc.key):
             found = True
-            yield meta_record(meta, _relative(meta.path, loc.key))
+            if isinstance(item, Skip):
+                yield _skipped_record(item, loc.key)
+            else:
+                yield meta_record(item, _relative(item.path, loc.key))
     else:
         listing = await provider.list_dir(loc.key)
         for prefix in listing.folders:
             found = True
             yield {"path": _relative(prefix.rstrip("/"), loc.key) + "/", "type": "folder"}
+        for skipped in getattr(listing, "skipped", ()):  # a provider that reports them
+            found = True
+            yield _skipped_record(Skip(skipped.path, skipped.reason), loc.key)
+        seen: set[str] = set()
         for meta in listing.objects:
             found = True
-            yield meta_record(meta, _relative(meta.path, loc.key))
+            if meta.path in seen:
+                yield _skipped_record(Skip(meta.path, _ALIAS), loc.key)
+            else:
+                seen.add(meta.path)
+                yield meta_record(meta, _relative(meta.path, loc.key))
     if found or not loc.key:
         return
     try:
         meta = await provider.head(loc.key)
     except NotFound:
+        if await provider.is_dir(loc.key):  # an empty folder, as the listing above showed it
+            return
         raise NotFound(f"no file or folder at {loc.label!r}", path=loc.key) from None
     yield meta_record(meta, loc.name)
+
+
+_ALIAS = "another object's key reads back as this one: it cannot be addressed"
+
+
+def _skipped_record(skip: Skip, folder: str) -> dict[str, Any]:
+    return {"path": _relative(skip.path, folder), "type": "skipped", "reason": skip.reason}
 
 
 @click.command("ls")
 @click.argument("path", default="", required=False, shell_complete=complete_keys)
 @click.option("-l", "--long", "long_", is_flag=True, help="Show size and modification time.")
-@recursive_option
+@click.option(
+    "-r", "--recursive", is_flag=True, help="List every file below PATH, not just its top."
+)
 @json_option
 @store_option
 def ls(path: str, long_: bool, recursive: bool) -> None:
@@ -119,11 +184,15 @@ def ls(path: str, long_: bool, recursive: bool) -> None:
 
     async def body(session: Session) -> list[dict[str, Any]]:
         entries = _ls_entries(session.provider(loc), loc, recursive)
-        if out.as_json or long_:
-            return [entry async for entry in entries]
-        async for entry in entries:  # plain names: streamed
-            out.line(entry["path"])
-        return []
+        kept: list[dict[str, Any]] = []
+        async for entry in entries:
+            if entry["type"] == "skipped" and not out.as_json:
+                warn(f"skipped {entry['path']!r}: {entry['reason']}")
+            elif out.as_json or long_:
+                kept.append(entry)
+            else:  # plain names: streamed
+                out.line(entry["path"])
+        return kept
 
     entries = run(body)
     if out.as_json:
@@ -140,6 +209,11 @@ def ls(path: str, long_: bool, recursive: bool) -> None:
         out.table(("SIZE", "MODIFIED", "NAME"), rows, right=("SIZE",))
 
 
+def warn(text: str) -> None:
+    """One warning line on stderr (secrets scrubbed, any name printable)."""
+    click.echo(state().redact(safe_text(f"storeroom: warning: {text}")), err=True)
+
+
 # -- cat, stat -----------------------------------------------------------------
 
 
@@ -153,11 +227,16 @@ def cat(keys: tuple[str, ...]) -> None:
 
 def _cat(keys: tuple[str, ...]) -> None:
     locations = [store_location(state().store, key) for key in keys]
+    _write_out(locations)
+
+
+def _write_out(locations: list[Location]) -> None:
+    """Stream the files at ``locations`` to standard output."""
     sink = sys.stdout.buffer
 
     async def body(session: Session) -> None:
         for loc in locations:
-            async for chunk in session.provider(loc).stream(loc.key):
+            async for chunk in session.side(loc).stream(loc.key):
                 sink.write(chunk)
         sink.flush()
 
@@ -172,8 +251,9 @@ async def _stat(session: Session, loc: Location) -> dict[str, Any]:
         except NotFound:
             pass
     count = size = 0
-    async for meta in provider.iter(loc.key):
-        count, size = count + 1, size + meta.size
+    async for item in listed(provider, loc.key):
+        if isinstance(item, ObjectMeta):
+            count, size = count + 1, size + item.size
     if not count and loc.key and not await provider.is_dir(loc.key):
         raise NotFound(f"no file or folder at {loc.label!r}", path=loc.key)
     return {"path": loc.key, "type": "folder", "files": count, "size": size}
@@ -208,22 +288,37 @@ def stat(path: str) -> None:
 # -- rm ------------------------------------------------------------------------
 
 
-async def _targets(provider: Provider, loc: Location, recursive: bool) -> list[str]:
+@dataclass
+class _Plan:
+    """What ``rm`` would delete under one path, and what it has to leave."""
+
+    provider: Provider
+    loc: Location
+    keys: list[str]
+    skipped: list[Skip]
+
+
+async def _targets(provider: Provider, loc: Location, recursive: bool) -> _Plan:
     """The keys ``rm`` would delete at ``loc``."""
     if loc.key:
         try:
             await provider.head(loc.key)
-            return [loc.key]
+            return _Plan(provider, loc, [loc.key], [])
         except NotFound:
             pass
     if not recursive:
         if loc.key and await provider.is_dir(loc.key):
             raise click.UsageError(f"{loc.label!r} is a folder: add --recursive to delete it")
         raise NotFound(f"no file at {loc.label!r}", path=loc.key)
-    keys = [meta.path async for meta in provider.iter(loc.key)]
-    if not keys:
+    plan = _Plan(provider, loc, [], [])
+    async for item in listed(provider, loc.key):
+        if isinstance(item, Skip):
+            plan.skipped.append(item)
+        else:
+            plan.keys.append(item.path)
+    if not plan.keys and not plan.skipped:
         raise NotFound(f"no files under {loc.label!r}", path=loc.key)
-    return keys
+    return plan
 
 
 def _emptied_folders(keys: list[str], top: str) -> list[str]:
@@ -237,171 +332,108 @@ def _emptied_folders(keys: list[str], top: str) -> list[str]:
     return sorted(folders, key=lambda folder: folder.count("/"), reverse=True)
 
 
+async def _remove_emptied(plan: _Plan) -> None:
+    """Remove the folders ``plan`` emptied (a folder still holding skipped objects stays)."""
+    remove = getattr(plan.provider, "remove_folder", None)  # providers that tell folders apart
+    for folder in _emptied_folders(plan.keys, plan.loc.key):
+        try:
+            await (remove(folder) if remove is not None else plan.provider.delete(folder))
+        except StorageError:
+            if not plan.skipped:
+                raise
+
+
+def _holds_artifacts(keys: list[str]) -> bool:
+    """Whether ``keys`` include an artifact store's head records."""
+    from ..artifactstore.records import HEAD_FILE, HEADS
+
+    for key in keys:
+        segments = key.split("/")
+        if segments[-1] == HEAD_FILE and HEADS in segments[:-1]:
+            return True
+    return False
+
+
+def _confirm(question: str, refusal: str) -> None:
+    """Ask ``question`` on a terminal; elsewhere refuse with ``refusal`` (a usage error)."""
+    if not sys.stdin.isatty():
+        raise click.UsageError(refusal)
+    click.confirm(question, abort=True, err=True)
+
+
 @click.command("rm")
 @click.argument("paths", nargs=-1, required=True, shell_complete=complete_keys)
 @click.option("-r", "--recursive", is_flag=True, help="Delete folders and everything in them.")
-@click.option("-y", "--yes", is_flag=True, help=f"Do not ask before deleting over {CONFIRM_OVER}.")
+@click.option(
+    "-y",
+    "--yes",
+    is_flag=True,
+    help=f"Do not ask before deleting over {CONFIRM_OVER} files or an artifact store.",
+)
 @concurrency_option
 @json_option
 @store_option
 def rm(paths: tuple[str, ...], recursive: bool, yes: bool, concurrency: int) -> None:
-    """Delete the files PATHS from the store (folders with --recursive)."""
+    """Delete the files PATHS from the store (folders with --recursive).
+
+    Objects that cannot be addressed (their key reads back as another's) are
+    left, reported and counted apart; the count of deleted files is exact.
+    """
     locations = [store_location(state().store, path, "PATH") for path in paths]
     out = state().output()
 
-    async def plan(session: Session) -> list[tuple[Provider, list[str]]]:
-        return [
-            (session.provider(loc), await _targets(session.provider(loc), loc, recursive))
-            for loc in locations
-        ]
-
-    async def body(session: Session) -> list[str]:
-        planned = await plan(session)
-        total = sum(len(keys) for _, keys in planned)
-        if total > CONFIRM_OVER and not yes:
-            names = ", ".join(repr(loc.label) for loc in locations)
-            if not sys.stdin.isatty():
-                raise click.UsageError(
-                    f"this would delete {total} files under {names}; add --yes to confirm"
-                )
-            click.confirm(f"Delete {total} files under {names}?", abort=True, err=True)
+    async def body(session: Session) -> tuple[list[str], list[Skip]]:
+        plans = [await _targets(session.provider(loc), loc, recursive) for loc in locations]
+        keys = [key for plan in plans for key in plan.keys]
+        names = ", ".join(repr(loc.label) for loc in locations)
+        if not yes and recursive and _holds_artifacts(keys):
+            _confirm(
+                f"{names} holds an artifact store (every version of every artifact). Delete it?",
+                f"{names} holds an artifact store; add --yes to delete it",
+            )
+        elif not yes and len(keys) > CONFIRM_OVER:
+            _confirm(
+                f"Delete {len(keys)} files under {names}?",
+                f"this would delete {len(keys)} files under {names}; add --yes to confirm",
+            )
         from ..concurrency import map_limited
 
-        pairs = [(provider, key) for provider, keys in planned for key in keys]
+        pairs = [(plan.provider, key) for plan in plans for key in plan.keys]
         await map_limited(lambda pair: pair[0].delete(pair[1]), pairs, concurrency)
-        for (provider, keys), loc in zip(planned, locations, strict=True):
-            if recursive and provider.capabilities.empty_folders:
-                for folder in _emptied_folders(keys, loc.key):
-                    await provider.delete(folder)  # an emptied folder goes too
-        return [key for _, keys in planned for key in keys]
+        for plan in plans:
+            if recursive and plan.provider.capabilities.empty_folders:
+                await _remove_emptied(plan)
+        return keys, [skip for plan in plans for skip in plan.skipped]
 
-    deleted = run(body)
-    out.result(
-        {"deleted": len(deleted), "paths": deleted},
-        lambda: out.line(f"Deleted {len(deleted)} file{'s' if len(deleted) != 1 else ''}."),
-    )
+    deleted, skipped = run(body)
+    record: dict[str, Any] = {"deleted": len(deleted), "paths": deleted}
+    record["skipped"] = [{"path": item.path, "reason": item.reason} for item in skipped]
+
+    def text() -> None:
+        for item in skipped:
+            warn(f"left {item.path!r}: {item.reason}")
+        left = f"; left {len(skipped)} that cannot be addressed" if skipped else ""
+        out.line(f"Deleted {len(deleted)} file{'s' if len(deleted) != 1 else ''}{left}.")
+
+    out.result(record, text)
 
 
 # -- put, get, cp --------------------------------------------------------------
 
 
-async def _chain(first: Job, rest: AsyncIterator[Job] | None = None) -> AsyncIterator[Job]:
-    yield first
-    if rest is not None:
-        async for job in rest:
-            yield job
-
-
-async def _jobs(
-    src_side: Side, dst_side: Side, src: Location, dst: Location, recursive: bool
-) -> AsyncIterator[Job]:
-    """The copy jobs from ``src`` to ``dst``.
-
-    With ``recursive``, a folder's contents (the listing starts at once, no
-    request is spent first); if there is no such folder, the file itself.
-    """
-    folder_error = click.UsageError(f"{src.label!r} is a folder: add --recursive to copy it")
-    if recursive:
-        tree = tree_jobs(src_side, src.key, dst.key)
-        first = await anext(tree, None)
-        if first is not None:
-            return _chain(first, tree)
-    if not src.key:  # the top of a store or a folder
-        if not recursive:
-            raise folder_error
-        raise NotFound(f"nothing to copy: no files under {src.label!r}", path=src.key)
-    try:
-        meta = await src_side.head(src.key)
-    except NotFound:
-        if not recursive and await src_side.is_dir(src.key):
-            raise folder_error from None
-        raise NotFound(f"no file or folder at {src.label!r}", path=src.key) from None
-    into = dst.folder or not dst.key or await dst_side.is_dir(dst.key)
-    key = posixpath.join(dst.key, src.name) if into else dst.key
-    return _chain(Job(src.key, key, meta))
-
-
-async def transfer(
-    session: Session,
-    src: Location,
-    dst: Location,
-    *,
-    recursive: bool,
-    concurrency: int,
-    progress: bool | None,
-) -> dict[str, Any]:
-    """Copy ``src`` to ``dst`` (a folder's contents with ``recursive``); return the summary."""
-    src_side, dst_side = session.side(src), session.side(dst)
-    jobs = await _jobs(src_side, dst_side, src, dst, recursive)
-    if progress is None:
-        progress = sys.stderr.isatty()
-    shown = progress and not session.state.as_json
-    bar: Progress = BarProgress(f"{src.label} -> {dst.label}") if shown else Progress()
-    report = await copy_jobs(src_side, dst_side, jobs, concurrency=concurrency, progress=bar)
-    return _summary(report, src, dst)
-
-
-def _summary(report: CopyReport, src: Location, dst: Location) -> dict[str, Any]:
-    return {
-        "source": src.label,
-        "destination": dst.label,
-        "files": report.files,
-        "bytes": report.bytes,
-        "seconds": round(report.seconds, 3),
-        "failed": [
-            {"path": path, "error": str(exc), "code": getattr(exc, "code", "os_error")}
-            for path, exc in report.failures
-        ],
-    }
-
-
-def _report(summary: dict[str, Any]) -> None:
-    """Print a copy's summary; fail (exit 1) if any file failed."""
-    out = state().output()
-
-    def text() -> None:
-        files, size, seconds = summary["files"], summary["bytes"], summary["seconds"]
-        rate = ""
-        if files > 1 and seconds > 0:
-            rate = f", {human_size(size / seconds)}/s, {files / seconds:,.0f} files/s"
-        out.line(
-            f"Copied {files} file{'s' if files != 1 else ''} ({human_size(size)}) "
-            f"from {summary['source']} to {summary['destination']} in {seconds:.2f} s{rate}."
-        )
-
-    out.result(summary, text)
-    failed = summary["failed"]
-    if failed:
-        if state().debug:
-            for item in failed:
-                click.echo(state().redact(f"failed: {item['path']}: {item['error']}"), err=True)
-        first, total = failed[0], len(failed) + summary["files"]
-        raise StorageError(
-            f"{len(failed)} of {total} files could not be copied (first: {first['path']}: "
-            f"{first['error']}); --json lists them all"
-        )
-
-
-def _copy(
-    src: Location, dst: Location, recursive: bool, concurrency: int, progress: bool | None
-) -> None:
-    summary = run(
-        lambda session: transfer(
-            session, src, dst, recursive=recursive, concurrency=concurrency, progress=progress
-        )
-    )
-    _report(summary)
+def _copy(src: Location, dst: Location, options: CopyOptions) -> None:
+    summary = run(lambda session: transfer(session, src, dst, options))
+    report_copy(summary)
 
 
 @click.command("put")
 @click.argument("local", type=click.Path(allow_dash=True))
 @click.argument("key", default="", required=False, shell_complete=complete_keys)
-@recursive_option
-@concurrency_option
-@progress_option
+@recursive_option("Store")
+@copy_options
 @json_option
 @store_option
-def put(local: str, key: str, recursive: bool, concurrency: int, progress: bool | None) -> None:
+def put(local: str, key: str, **options: Any) -> None:
     """Store the local file LOCAL at KEY (default: its name, at the top of the store).
 
     \b
@@ -409,14 +441,14 @@ def put(local: str, key: str, recursive: bool, concurrency: int, progress: bool 
     --recursive, the contents of the folder LOCAL go under KEY. LOCAL '-'
     reads standard input (KEY required).
     """
-    if local == _STDIO:
+    if local == STDIO:
         if not key:
             raise click.UsageError("reading standard input needs a KEY to store it at")
         _put_stdin(store_location(state().store, key))
         return
     src = local_location(local)
     dst = store_location(state().store, key or src.name)
-    _copy(src, dst, recursive, concurrency, progress)
+    _copy(src, dst, CopyOptions(**options))
 
 
 def _put_stdin(dst: Location) -> None:
@@ -425,7 +457,7 @@ def _put_stdin(dst: Location) -> None:
             yield chunk
 
     async def body(session: Session) -> ObjectMeta:
-        return await session.provider(dst).write_stream(dst.key, chunks())
+        return await session.side(dst).write_stream(dst.key, chunks())
 
     meta = run(body)
     out = state().output()
@@ -438,12 +470,11 @@ def _put_stdin(dst: Location) -> None:
 @click.command("get")
 @click.argument("key", shell_complete=complete_keys)
 @click.argument("local", default=".", required=False, type=click.Path(allow_dash=True))
-@recursive_option
-@concurrency_option
-@progress_option
+@recursive_option("Fetch")
+@copy_options
 @json_option
 @store_option
-def get(key: str, local: str, recursive: bool, concurrency: int, progress: bool | None) -> None:
+def get(key: str, local: str, **options: Any) -> None:
     """Copy the file KEY from the store to LOCAL (default: the current folder).
 
     \b
@@ -451,24 +482,22 @@ def get(key: str, local: str, recursive: bool, concurrency: int, progress: bool 
     output. With --recursive, everything under the folder KEY goes into LOCAL.
     """
     src = store_location(state().store, key)
-    if local == _STDIO:
-        _cat((key,))
+    if local == STDIO:
+        _write_out([src])
         return
-    if recursive and local == "." and src.key:
+    chosen = CopyOptions(**options)
+    if chosen.recursive and local == "." and src.key:
         local = src.name
-    _copy(src, local_location(local), recursive, concurrency, progress)
+    _copy(src, local_location(local), chosen)
 
 
 @click.command("cp")
 @click.argument("source")
 @click.argument("destination")
-@recursive_option
-@concurrency_option
-@progress_option
+@recursive_option("Copy")
+@copy_options
 @json_option
-def cp(
-    source: str, destination: str, recursive: bool, concurrency: int, progress: bool | None
-) -> None:
+def cp(source: str, destination: str, **options: Any) -> None:
     """Copy SOURCE to DESTINATION: URLs of any scheme, or local paths.
 
     \b
@@ -476,14 +505,27 @@ def cp(
       storeroom cp report.pdf s3://bucket/reports/
       storeroom cp -r ./photos az://container/photos
       storeroom cp -r s3://bucket/photos gs://other/photos -j 32
+      storeroom cp s3://bucket/report.pdf -      (to standard output)
+      storeroom cp -r --skip-existing ./photos s3://bucket/photos   (resume)
 
     A DESTINATION ending in '/' (or an existing local folder) receives the
     file under its own name. With --recursive the contents of the folder
     SOURCE go under DESTINATION. Plain paths here are local files; use
-    'put' and 'get' for keys of the default store.
+    'put' and 'get' for keys of the default store. '-' is standard input
+    (as SOURCE) or standard output (as DESTINATION).
     """
-    _copy(any_location(source, "SOURCE"), any_location(destination, "DESTINATION"),
-          recursive, concurrency, progress)  # fmt: skip
+    if destination == STDIO:
+        if options["recursive"]:
+            raise click.UsageError("a folder cannot be written to standard output")
+        _write_out([any_location(source, "SOURCE")])
+        return
+    dst = any_location(destination, "DESTINATION")
+    if source == STDIO:
+        if dst.local and (dst.folder or not dst.key):
+            raise click.UsageError("reading standard input needs a file DESTINATION")
+        _put_stdin(dst)
+        return
+    _copy(any_location(source, "SOURCE"), dst, CopyOptions(**options))
 
 
 COMMANDS = [ls, cat, stat, rm, put, get, cp]

@@ -14,23 +14,33 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import re
 import secrets
 import stat
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
+from dataclasses import dataclass
 
-from .. import paths
-from ..errors import NotFound, NotSupported
+from ..errors import InvalidPath, NotFound, NotSupported
 from ..providers.base import DEFAULT_CHUNK_SIZE, Capabilities, GetResult, ObjectMeta
 from ..providers.local.fds import SharedFd, use_and_close
 from ..providers.local.posix import mapped, object_meta, os_error, read_all, write_all
 
-__all__ = ["LocalFiles"]
+__all__ = ["LocalFiles", "Skip"]
 
 #: Reads and writes up to this size run on the event loop; larger ones in a thread.
 INLINE_LIMIT = 256 * 1024
 _TEMP_PREFIX = ".storeroom-tmp-"
 _TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
 _READ_FLAGS = os.O_RDONLY | os.O_CLOEXEC
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+@dataclass(frozen=True)
+class Skip:
+    """An entry of a listing that is not copied, and why (shown to the user)."""
+
+    path: str
+    reason: str
 
 
 class LocalFiles:
@@ -38,12 +48,14 @@ class LocalFiles:
 
     Args:
         root: the folder; it need not exist until something is written.
+        follow_symlinks: copy what symbolic links point to (else they are skipped).
     """
 
     capabilities = Capabilities(metadata=False)
 
-    def __init__(self, root: str) -> None:
+    def __init__(self, root: str, *, follow_symlinks: bool = False) -> None:
         self.root = os.path.abspath(root)
+        self.follow_symlinks = follow_symlinks
         self._token = f"{os.getpid():x}-{secrets.token_hex(3)}"
         self._serial = itertools.count()
 
@@ -69,33 +81,78 @@ class LocalFiles:
         return os.path.isdir(self.path(key))
 
     async def iter(self, prefix: str = "") -> AsyncIterator[ObjectMeta]:
+        """Every regular file under the folder ``prefix`` (see :meth:`entries`)."""
+        async for entry in self.entries(prefix):
+            if isinstance(entry, ObjectMeta):
+                yield entry
+
+    async def entries(self, prefix: str = "") -> AsyncIterator[ObjectMeta | Skip]:
         """Every file under the folder ``prefix``, folder by folder, names sorted.
 
-        Symbolic links to files are followed; links to folders are not.
+        What cannot be copied as a file is a :class:`Skip` with its reason: a
+        symbolic link (unless ``follow_symlinks``; a link to a folder already
+        on the way down is never followed again), a FIFO, socket or device,
+        a name that is not UTF-8.
         """
         top = self.path(prefix)
         if not os.path.isdir(top):
             return
         stack = [prefix]
+        visited: set[tuple[int, int]] = set()
         while stack:
             folder = stack.pop()
             try:
+                st = os.stat(self.path(folder))
                 with os.scandir(self.path(folder)) as scan:
                     entries = sorted(scan, key=lambda entry: entry.name, reverse=True)
             except OSError as exc:
                 raise os_error(exc, self.path(folder)) from exc
-            files: list[ObjectMeta] = []
+            if (st.st_dev, st.st_ino) in visited:
+                yield Skip(folder, "a symbolic link to a folder already copied (a loop)")
+                continue
+            visited.add((st.st_dev, st.st_ino))
+            found: list[ObjectMeta | Skip] = []
             for entry in entries:
                 key = f"{folder}/{entry.name}" if folder else entry.name
                 if entry.name.startswith(_TEMP_PREFIX):
                     continue
-                if entry.is_dir(follow_symlinks=False):
+                kind = self._kind(entry)
+                if kind == "folder":
                     stack.append(key)
-                elif entry.is_file():
+                elif kind == "file":
                     with contextlib.suppress(FileNotFoundError):
-                        files.append(object_meta(key, entry.stat()))
-            for meta in reversed(files):
-                yield meta
+                        found.append(object_meta(key, entry.stat()))
+                elif kind:
+                    found.append(Skip(key, kind))
+            for item in reversed(found):
+                if isinstance(item, ObjectMeta) and _SURROGATE.search(item.path):
+                    yield Skip(item.path, "its name is not UTF-8, so it cannot be a key")
+                else:
+                    yield item
+
+    def _kind(self, entry: os.DirEntry[str]) -> str:
+        """``"file"``, ``"folder"``, ``""`` (vanished) or why ``entry`` is skipped."""
+        try:
+            if entry.is_symlink():
+                if not self.follow_symlinks:
+                    return "a symbolic link (--follow-symlinks copies what it points to)"
+                try:
+                    st = os.stat(entry.path)
+                except FileNotFoundError:
+                    return "a symbolic link to nothing"
+            else:
+                st = entry.stat(follow_symlinks=False)
+        except FileNotFoundError:
+            return ""
+        if stat.S_ISDIR(st.st_mode):
+            return "folder"
+        if stat.S_ISREG(st.st_mode):
+            return "file"
+        if stat.S_ISFIFO(st.st_mode):
+            return "a FIFO (named pipe), not a file"
+        if stat.S_ISSOCK(st.st_mode):
+            return "a socket, not a file"
+        return "a device, not a file"
 
     async def get(self, key: str) -> GetResult:
         """The whole file and its metadata (one open, one ``fstat``)."""

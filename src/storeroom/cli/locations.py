@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import posixpath
 from dataclasses import dataclass, replace
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 import click
 
@@ -83,9 +83,19 @@ def _clean_key(text: str, what: str) -> tuple[str, bool]:
     return key, folder
 
 
+def _split(url: str, what: str) -> SplitResult:
+    """``urlsplit``, a malformed URL (``s3://[bad/p``) being a usage error."""
+    try:
+        return urlsplit(url)
+    except ValueError as exc:
+        raise click.BadParameter(
+            f"{mask(url)!r} is not a valid URL: {exc}", param_hint=what
+        ) from None
+
+
 def url_location(url: str, what: str = "URL") -> Location:
     """``scheme://bucket/a/b`` as the provider of ``scheme://bucket/a`` and the key ``b``."""
-    parts = urlsplit(url)
+    parts = _split(url, what)
     if parts.scheme == "file":
         full = parts.netloc + parts.path
         folder = full.endswith("/")
@@ -127,6 +137,6 @@ def join_url(url: str, name: str) -> str:
     """The URL (or local path) of the folder ``name`` inside ``url``, options kept."""
     if "://" not in url:
         return os.path.join(url, name)
-    parts = urlsplit(url)
+    parts = _split(url, "URL")
     path = f"{parts.path.rstrip('/')}/{name}"
     return urlunsplit((parts.scheme, parts.netloc, path, parts.query, parts.fragment))

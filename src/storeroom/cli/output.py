@@ -12,6 +12,7 @@ rich is imported only when a table or colour is actually printed.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
@@ -25,7 +26,30 @@ if TYPE_CHECKING:
 
     from ..providers.base import ObjectMeta
 
-__all__ = ["Output", "Redactor", "human_size", "meta_record", "when"]
+__all__ = ["Output", "Redactor", "human_size", "json_text", "meta_record", "safe_text", "when"]
+
+#: A lone surrogate: how Python keeps a byte of a file name that is not UTF-8.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def json_text(document: Any, *, indent: int | None = None) -> str:
+    """``document`` as JSON text that is always valid UTF-8.
+
+    A file name that is not UTF-8 reaches Python with lone surrogates; those
+    are written as JSON ``\\uDCxx`` escapes (which Python's ``json`` reads back
+    to the same name, and ``os.fsencode`` to the same bytes), never as bytes
+    that would make the whole document invalid.
+    """
+    text = json.dumps(document, indent=indent, ensure_ascii=False, default=str)
+    return _SURROGATE.sub(lambda found: f"\\u{ord(found.group()):04x}", text)
+
+
+def safe_text(text: str) -> str:
+    """``text`` printable as UTF-8: a byte that is not UTF-8 is shown as ``\\xNN``."""
+    if not _SURROGATE.search(text):
+        return text
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
 
 _UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
 
@@ -116,12 +140,11 @@ class Output:
 
     def json(self, document: Any) -> None:
         """Print ``document`` as indented JSON."""
-        text = json.dumps(document, indent=2, ensure_ascii=False, default=str)
-        self.stdout.write(self.redact(text) + "\n")
+        self.stdout.write(self.redact(json_text(document, indent=2)) + "\n")
 
     def line(self, text: str = "") -> None:
         """Print one plain line of text (never interpreted as markup)."""
-        self.stdout.write(self.redact(text) + "\n")
+        self.stdout.write(self.redact(safe_text(text)) + "\n")
 
     def lines(self, texts: Iterable[str]) -> None:
         """Print plain lines."""
@@ -144,7 +167,7 @@ class Output:
         for name in columns:
             table.add_column(name, justify="right" if name in aligned_right else "left")
         for row in rows:
-            table.add_row(*(Text(self.redact(cell)) for cell in row))
+            table.add_row(*(Text(self.redact(safe_text(cell))) for cell in row))
         self.console().print(table)
 
     def result(self, document: Any, text: Callable[[], None]) -> None:

@@ -9,10 +9,9 @@ the end.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TypeVar, Union
+from typing import TYPE_CHECKING, Any, TypeVar, Union
 
 import click
 
@@ -22,16 +21,19 @@ from .output import Output, Redactor
 if TYPE_CHECKING:
     from ..providers.base import Provider
     from .localfs import LocalFiles
+    from .transfer import CopyOptions
 
 __all__ = [
     "DEFAULT_STORE",
     "Session",
     "Side",
     "State",
+    "interrupted_text",
     "json_option",
     "run",
     "state",
     "store_option",
+    "warn_if_memory",
 ]
 
 _T = TypeVar("_T")
@@ -53,6 +55,8 @@ class State:
         debug: show tracebacks.
         artifacts: the artifact store's URL (default: the store's ``artifacts`` folder).
         redact: scrubs secrets of every URL given from printed text.
+        interrupted: what a copy had done when it was interrupted (printed on exit).
+        argv: the command line's arguments (to tell how to resume a copy).
     """
 
     store: str = DEFAULT_STORE
@@ -60,6 +64,19 @@ class State:
     debug: bool = False
     artifacts: str | None = None
     redact: Redactor = field(default_factory=Redactor)
+    interrupted: dict[str, Any] | None = None
+    argv: list[str] = field(default_factory=list)
+    _warned: set[str] = field(default_factory=set)
+
+    def warn_if_memory(self, url: str, what: str = "store") -> None:
+        """Say once on stderr that a ``memory://`` ``what`` lasts only this one command."""
+        if url.startswith("memory://") and url not in self._warned:
+            self._warned.add(url)
+            click.echo(
+                f"storeroom: warning: {url.split('?')[0]} is a {what} in this process's memory: "
+                "what this command puts there is gone when it ends",
+                err=True,
+            )
 
     @property
     def artifacts_url(self) -> str:
@@ -69,6 +86,21 @@ class State:
     def output(self) -> Output:
         """The printer for this invocation."""
         return Output(as_json=self.as_json, redact=self.redact)
+
+
+def interrupted_text(summary: dict[str, Any]) -> str:
+    """What an interrupted copy did, and how to resume it, for people."""
+    files = summary.get("files", 0)
+    return (
+        f"interrupted: copied {files} file{'s' if files != 1 else ''} "
+        f"from {summary.get('source')} to {summary.get('destination')} before stopping; "
+        f"to resume, run the same command with --skip-existing: {summary.get('resume', '')}"
+    ).rstrip(": ")
+
+
+def warn_if_memory(url: str, what: str = "store") -> None:
+    """:meth:`State.warn_if_memory` of the running command."""
+    state().warn_if_memory(url, what)
 
 
 def state() -> State:
@@ -121,21 +153,26 @@ class Session:
 
     def __init__(self, state: State) -> None:
         self.state = state
-        self._sides: dict[tuple[bool, str], Side] = {}
+        self._sides: dict[tuple[bool, str, bool], Side] = {}
 
-    def side(self, location: Location) -> Side:
-        """The provider (or local folder) holding ``location``, opened once per command."""
-        handle = (location.local, location.base)
+    def side(self, location: Location, options: CopyOptions | None = None) -> Side:
+        """The provider (or local folder) holding ``location``, opened once per command.
+
+        ``options`` say whether a local folder follows symbolic links.
+        """
+        follow = options is not None and options.follow_symlinks
+        handle = (location.local, location.base, follow)
         opened = self._sides.get(handle)
         if opened is None:
             if location.local:
                 from .localfs import LocalFiles
 
-                opened = LocalFiles(location.base)
+                opened = LocalFiles(location.base, follow_symlinks=follow)
             else:
                 from ..urls import provider
 
                 self.state.redact.add(location.base)
+                self.state.warn_if_memory(location.base)
                 opened = provider(location.base)
             self._sides[handle] = opened
         return opened
@@ -158,6 +195,8 @@ class Session:
 
 def run(body: Callable[[Session], Awaitable[_T]]) -> _T:
     """Run ``body`` in a fresh :class:`Session` on a new event loop."""
+    import asyncio  # here, not at the top: ``storeroom --help`` needs no event loop
+
     current = state()
 
     async def main() -> _T:
