@@ -16,6 +16,7 @@ How it keeps its promises:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import TYPE_CHECKING, Any
 
 from fsspec.spec import AbstractBufferedFile
@@ -68,10 +69,8 @@ class _Upload:
     def abort(self) -> None:
         async def cancel() -> None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(BaseException):  # the cancelled upload's end
                 await self._task
-            except BaseException:  # noqa: BLE001, S110 - the cancelled upload's end
-                pass
 
         run(cancel())
 
@@ -92,7 +91,8 @@ class StoreroomFile(AbstractBufferedFile):  # type: ignore[misc]
         data = self.buffer.getvalue()
         if self._upload is None:
             if final:
-                self.fs.pipe_file(self.path, data, mode="create" if self.mode == "xb" else "overwrite")
+                mode = "create" if self.mode == "xb" else "overwrite"
+                self.fs.pipe_file(self.path, data, mode=mode)
                 return True
             self._upload = _Upload(self.fs.provider, self.path)
         self._upload.send(data)

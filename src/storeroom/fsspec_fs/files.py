@@ -141,7 +141,7 @@ async def cat(provider: Provider, path: str, start: int | None, end: int | None)
 
 
 async def _local_chunks(lpath: str, callback: Any) -> AsyncIterator[bytes]:
-    with open(lpath, "rb") as handle:  # noqa: ASYNC101 - reads run in a thread
+    with open(lpath, "rb") as handle:  # reads run in a thread
         while True:
             chunk = await asyncio.to_thread(handle.read, CHUNK)
             if not chunk:
@@ -167,7 +167,7 @@ async def get_file(provider: Provider, rpath: str, lpath: str, callback: Any) ->
         return
     temp = f"{lpath}.part-{os.getpid()}"
     try:
-        with open(temp, "wb") as handle:  # noqa: ASYNC101 - writes run in a thread
+        with open(temp, "wb") as handle:  # writes run in a thread
             async for chunk in provider.stream(key, CHUNK):
                 await asyncio.to_thread(handle.write, chunk)
                 callback.relative_update(len(chunk))

@@ -30,7 +30,7 @@ from .. import urls
 from ..artifactstore import ArtifactStore
 from ..concurrency import map_limited
 from ..errors import ConfigurationError, NotFound, PermissionDenied
-from ..providers.base import Provider
+from ..providers.base import Provider, PutMode
 from ..sync import runner as runner_module
 from ..sync.facade import Facade
 from . import files
@@ -200,7 +200,8 @@ class StoreroomFileSystem(AsyncFileSystem):  # type: ignore[misc]
     ) -> None:
         self._writable(path)
         key = files.key_of(path, reading=False)
-        await self.provider.put(key, bytes(value), mode="create" if mode == "create" else "overwrite")
+        put_mode: PutMode = "create" if mode == "create" else "overwrite"
+        await self.provider.put(key, bytes(value), mode=put_mode)
 
     async def _put_file(
         self,

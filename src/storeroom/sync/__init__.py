@@ -14,14 +14,15 @@ The classes are generated from the async ones (``generate.py`` writes
 event loop per process (``runner.py``); a call that needs no waiting runs in
 the caller's thread without touching it. The rules: any thread may call;
 inside a running loop (Jupyter) calls still work; after ``os.fork()`` the
-child gets a fresh loop and fresh clients; async code storeroom is running
+child gets a fresh loop and fresh clients (an object store whose runtime
+did not survive the fork raises :class:`ForkedRuntimeError`); async code storeroom is running
 must await the async API instead (a blocking call there raises
 :class:`LoopThreadError`).
 """
 
 from __future__ import annotations
 
-from typing import Any, TypeVar, overload
+from typing import Any, overload
 
 from .. import urls
 from ..artifactstore import ArtifactStore as _AsyncArtifactStore
@@ -30,6 +31,7 @@ from ..files import FileStore as _AsyncFileStore
 from ..providers.base import Provider as _AsyncProvider
 from .api import ArtifactStore, Cache, FileStore, Provider
 from .facade import Facade
+from .forkcheck import ForkedRuntimeError
 from .runner import LoopThreadError
 
 __all__ = [
@@ -37,6 +39,7 @@ __all__ = [
     "Cache",
     "Facade",
     "FileStore",
+    "ForkedRuntimeError",
     "LoopThreadError",
     "Provider",
     "artifacts",
@@ -45,8 +48,6 @@ __all__ = [
     "provider",
     "wrap",
 ]
-
-_A = TypeVar("_A")
 
 
 def _carried(url: str) -> bool:
@@ -64,25 +65,33 @@ async def _close_provider(store: _AsyncFileStore) -> None:
 
 def provider(url: str, **options: Any) -> Provider:
     """The blocking :class:`Provider` for ``url`` (as :func:`storeroom.provider`)."""
-    build = lambda: urls.provider(url, **options)  # noqa: E731
+    def build() -> _AsyncProvider:
+        return urls.provider(url, **options)
+
     return Provider(build(), reopen=None if _carried(url) else build, closer=_close)
 
 
 def files(url: str, **options: Any) -> FileStore:
     """The blocking :class:`FileStore` for ``url`` (as :func:`storeroom.files`)."""
-    build = lambda: urls.files(url, **options)  # noqa: E731
+    def build() -> _AsyncFileStore:
+        return urls.files(url, **options)
+
     return FileStore(build(), reopen=None if _carried(url) else build, closer=_close_provider)
 
 
 def artifacts(url: str, **options: Any) -> ArtifactStore:
     """The blocking :class:`ArtifactStore` for ``url`` (as :func:`storeroom.artifacts`)."""
-    build = lambda: urls.artifacts(url, **options)  # noqa: E731
+    def build() -> _AsyncArtifactStore:
+        return urls.artifacts(url, **options)
+
     return ArtifactStore(build(), reopen=None if _carried(url) else build, closer=_close)
 
 
 def cache(url: str, **options: Any) -> Cache:
     """The blocking :class:`Cache` for ``url`` (as :func:`storeroom.cache`)."""
-    build = lambda: urls.cache(url, **options)  # noqa: E731
+    def build() -> _AsyncCache:
+        return urls.cache(url, **options)
+
     return Cache(build(), reopen=None if _carried(url) else build, closer=_close)
 
 
@@ -104,13 +113,12 @@ def wrap(obj: Any) -> Facade[Any]:
     Raises:
         TypeError: ``obj`` is none of Provider, FileStore, ArtifactStore, Cache.
     """
-    for async_cls, sync_cls in (
-        (_AsyncProvider, Provider),
-        (_AsyncFileStore, FileStore),
-        (_AsyncArtifactStore, ArtifactStore),
-        (_AsyncCache, Cache),
-    ):
-        if isinstance(obj, async_cls):
-            facade: Facade[Any] = sync_cls(obj)
-            return facade
+    if isinstance(obj, _AsyncProvider):
+        return Provider(obj)
+    if isinstance(obj, _AsyncFileStore):
+        return FileStore(obj)
+    if isinstance(obj, _AsyncArtifactStore):
+        return ArtifactStore(obj)
+    if isinstance(obj, _AsyncCache):
+        return Cache(obj)
     raise TypeError(f"cannot wrap {type(obj).__name__}: not a storeroom store, provider or cache")

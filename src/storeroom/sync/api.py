@@ -6,7 +6,7 @@ Each method runs the async method of the same name to its end; see
 
 from __future__ import annotations
 
-# ruff: noqa: E501, I001
+# ruff: noqa: E501, I001, UP045
 
 import builtins
 import storeroom.artifactstore.gc as gc_module

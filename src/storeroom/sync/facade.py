@@ -9,7 +9,9 @@ How it keeps its promises:
 - **fork.** A facade made by a factory knows how to build its async object
   again (``reopen``). In a forked child the first call builds a fresh one, so
   the child never uses the parent's connections or clients; the parent's
-  object is left untouched. ``memory://`` objects are carried into the child
+  object is left untouched. An object store the child cannot use (obstore's
+  runtime does not survive fork) is refused with a clear error, never a hang
+  (``forkcheck.py``). ``memory://`` objects are carried into the child
   as fork copied them (they hold no connection, and rebuilding one would
   empty it).
 - **Closing.** ``close()``, or leaving a ``with`` block, closes what the
@@ -24,6 +26,7 @@ from types import TracebackType
 from typing import Any, Generic, TypeVar
 
 from . import runner as runner_module
+from .forkcheck import check_child
 
 __all__ = ["Facade", "iterate"]
 
@@ -32,13 +35,17 @@ _T = TypeVar("_T")
 _F = TypeVar("_F", bound="Facade[Any]")
 
 
+async def _next(source: AsyncIterator[_T]) -> _T:
+    return await source.__anext__()
+
+
 def iterate(source: AsyncIterator[_T]) -> Iterator[_T]:
     """An async iterator as a blocking one; it is closed when the loop ends early."""
     run = runner_module.run
     try:
         while True:
             try:
-                item = run(source.__anext__())
+                item = run(_next(source))
             except StopAsyncIteration:
                 return
             yield item
@@ -80,6 +87,7 @@ class Facade(Generic[_A]):
             if self._reopen is not None:
                 self._aio = self._reopen()
             self._generation = runner_module.generation()
+            check_child(self._aio)
         return self._aio
 
     def close(self) -> None:

@@ -45,7 +45,7 @@ Each method runs the async method of the same name to its end; see
 
 from __future__ import annotations
 
-# ruff: noqa: E501, I001
+# ruff: noqa: E501, I001, UP045
 
 '''
 
@@ -167,7 +167,7 @@ def _method(cls: type, name: str, imports: _Imports) -> list[str]:
     namespace = func.__globals__
     home = func.__module__
     sig = inspect.signature(func)
-    for param in sig.parameters.values():
+    for param in list(sig.parameters.values())[1:]:
         if isinstance(param.annotation, str):
             imports.need(param.annotation, namespace, home)
     returned = sync_annotation(str(sig.return_annotation))

@@ -86,12 +86,14 @@ class _Loop(asyncio.SelectorEventLoop):
         self.owner = 0  # the ident of the loop's thread
         self.scheduled_from_outside = False
 
-    def call_soon(self, callback: Any, *args: Any, context: Any = None) -> asyncio.Handle:
+    def call_soon(  # type: ignore[override]
+        self, callback: Any, *args: Any, context: Any = None
+    ) -> asyncio.Handle:
         if threading.get_ident() != self.owner:
             self.scheduled_from_outside = True
         return super().call_soon(callback, *args, context=context)
 
-    def call_at(
+    def call_at(  # type: ignore[override]
         self, when: float, callback: Any, *args: Any, context: Any = None
     ) -> asyncio.TimerHandle:
         if threading.get_ident() != self.owner:
@@ -118,7 +120,7 @@ class _Continue:
             except GeneratorExit:
                 coro.close()
                 raise
-            except BaseException as exc:  # noqa: BLE001 - passed into the coroutine
+            except BaseException as exc:  # passed into the coroutine
                 try:
                     value = coro.throw(exc)
                 except StopIteration as stop:
