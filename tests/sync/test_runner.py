@@ -6,7 +6,6 @@ import asyncio
 import os
 import signal
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -226,8 +225,9 @@ def test_after_fork_the_child_gets_a_fresh_loop_and_fresh_clients(tmp_path: Path
 
 
 @pytest.fixture
-def s3_url(s3_server: Any) -> Iterator[str]:
-    yield s3_server.url(f"sync-{os.getpid()}-{threading.get_ident()}")
+def s3_url(s3_server: Any) -> str:
+    url: str = s3_server.url(f"sync-{os.getpid()}-{threading.get_ident()}")
+    return url
 
 
 def test_s3_same_surface_and_fork(s3_url: str) -> None:
