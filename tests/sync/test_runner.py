@@ -6,6 +6,7 @@ import asyncio
 import os
 import signal
 import threading
+import types
 from pathlib import Path
 from typing import Any
 
@@ -171,6 +172,7 @@ def test_iterators_and_early_exit(tmp_path: Path) -> None:
     assert [m.path for m in provider.iter("d")] == [f"d/{i}" for i in range(5)]
     chunks = provider.stream("d/0", 3)
     assert next(chunks) == b"xxx"
+    assert isinstance(chunks, types.GeneratorType)
     chunks.close()  # closes the async generator too
     assert b"".join(provider.stream("d/1", 4)) == b"x" * 10
 
