@@ -153,9 +153,7 @@ async def _local_chunks(lpath: str, callback: Any) -> AsyncIterator[bytes]:
 async def put_file(provider: Provider, lpath: str, rpath: str, callback: Any) -> None:
     key = key_of(rpath, reading=False)
     if os.path.isdir(lpath):
-        if key:
-            await provider.makedirs(key)
-        return
+        return  # a folder comes into being with the files put into it (as on S3)
     callback.set_size(os.path.getsize(lpath))
     await provider.write_stream(key, _local_chunks(lpath, callback))
 

@@ -224,7 +224,7 @@ class StoreroomFileSystem(AsyncFileSystem):  # type: ignore[misc]
         except NotFound:
             if not await self.provider.is_dir(src):
                 raise
-            await self.provider.makedirs(dst)  # copying a folder makes the folder
+            # a folder: it comes into being with the files copied into it (as on S3)
 
     async def _rm_file(self, path: str, **kwargs: Any) -> None:
         self._writable(path)
