@@ -20,7 +20,6 @@ from storeroom.fsspec_fs import StoreroomFileSystem
 
 from .conftest import STORES, store_url
 
-
 #: Tests that remove a folder made by ``makedirs`` and expect it gone. Only a local
 #: folder forgets an emptied folder: memory and object stores keep the folder's
 #: marker, and no provider call removes it (a provider gap, reported; strict, so
