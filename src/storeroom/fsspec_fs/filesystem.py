@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import errno
 from collections.abc import Mapping
+from datetime import datetime, timezone
 from typing import Any
 
 from fsspec.asyn import AsyncFileSystem
@@ -51,7 +52,8 @@ class StoreroomFileSystem(AsyncFileSystem):  # type: ignore[misc]
             ``"memory://"``), a :class:`~storeroom.providers.base.Provider`
             or an :class:`~storeroom.artifactstore.ArtifactStore`.
         artifacts: show the artifact store on ``store`` (versioned, read-only
-            paths: ``name``, ``name@v3``, ``name@alias``) instead of its keys.
+            paths: ``name``, ``name@v3``, ``name@alias``) instead of its keys;
+            always so when ``store`` is an ``ArtifactStore``.
         pinned_cache_bytes: how much pinned-version content is kept in memory.
         concurrency: requests in flight at once in ``cat_ranges`` and friends.
         **options: the store's options (as ``storeroom.provider(url, **options)``).
@@ -86,7 +88,7 @@ class StoreroomFileSystem(AsyncFileSystem):  # type: ignore[misc]
             options.pop(name)
         super().__init__(asynchronous=asynchronous, loop=loop, batch_size=batch_size)
         self.concurrency = concurrency
-        self.artifact_mode = artifacts
+        self.artifact_mode = artifacts = artifacts or isinstance(store, ArtifactStore)
         self._view = ArtifactView(PinnedCache(pinned_cache_bytes))
         self._store = _holder(store, artifacts, options)
 
@@ -265,6 +267,22 @@ class StoreroomFileSystem(AsyncFileSystem):  # type: ignore[misc]
         if key:
             await self.provider.makedirs(key)
 
+    def modified(self, path: str) -> datetime:
+        """When the file was last written (UTC); folders have no time.
+
+        Raises:
+            FileNotFoundError: no such file.
+            IsADirectoryError: ``path`` is a folder.
+        """
+        entry = self.info(path)
+        if "mtime" not in entry:
+            raise IsADirectoryError(errno.EISDIR, "a folder has no modification time", path)
+        return datetime.fromtimestamp(entry["mtime"], timezone.utc)
+
+    def created(self, path: str) -> datetime:
+        """When the file was written (objects are written whole: the same as ``modified``)."""
+        return self.modified(path)
+
     # -- files -----------------------------------------------------------------
 
     def _open(
@@ -326,6 +344,4 @@ def filesystem(
     An :class:`~storeroom.artifactstore.ArtifactStore` shows its artifacts;
     pass ``artifacts=True`` to show the artifacts kept on a provider or URL.
     """
-    return StoreroomFileSystem(
-        store, artifacts=artifacts or isinstance(store, ArtifactStore), **options
-    )
+    return StoreroomFileSystem(store, artifacts=artifacts, **options)
