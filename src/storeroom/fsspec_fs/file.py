@@ -8,8 +8,8 @@ How it keeps its promises:
   ``close()``; a larger one starts a ``write_stream`` (multipart on object
   stores) on storeroom.sync's loop and feeds it block by block through a
   queue of two, so at most a few blocks are in memory. The object appears
-  whole at ``close()`` or not at all: ``discard()`` (an exception inside a
-  ``with`` block) cancels the upload, and a failed upload raises at the next
+  whole at ``close()`` or not at all: ``discard()``, and an exception inside
+  a ``with`` block (where fsspec's files would write what they have), cancel the upload, and a failed upload raises at the next
   ``write`` or at ``close()`` instead of hanging.
 """
 
@@ -99,6 +99,13 @@ class StoreroomFile(AbstractBufferedFile):  # type: ignore[misc]
         if final:
             self._upload.finish()
         return True
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is not None and self.writable() and not self.closed:
+            self.discard()  # an error inside ``with``: nothing is written
+            self.closed = True
+            return
+        self.close()
 
     def discard(self) -> None:
         if self._upload is not None:
