@@ -113,9 +113,14 @@ def test_open_reads_ranges_and_streams_writes() -> None:
 
 def test_a_failed_write_leaves_nothing() -> None:
     fs = filesystem(storeroom.provider("memory://"))
-    with pytest.raises(RuntimeError, match="boom"), fs.open("x.bin", "wb", block_size=1 << 20) as h:
-        h.write(b"x" * (3 << 20))  # the upload has started
-        raise RuntimeError("boom")
+
+    def fail_midway() -> None:
+        with fs.open("x.bin", "wb", block_size=1 << 20) as handle:
+            handle.write(b"x" * (3 << 20))  # the upload has started
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        fail_midway()
     assert not fs.exists("x.bin")
 
 

@@ -8,9 +8,10 @@ How it keeps its promises:
   ``close()``; a larger one starts a ``write_stream`` (multipart on object
   stores) on storeroom.sync's loop and feeds it block by block through a
   queue of two, so at most a few blocks are in memory. The object appears
-  whole at ``close()`` or not at all: ``discard()``, and an exception inside
-  a ``with`` block (where fsspec's files would write what they have), cancel the upload, and a failed upload raises at the next
-  ``write`` or at ``close()`` instead of hanging.
+  whole at ``close()`` or not at all: ``discard()``, and an exception
+  inside a ``with`` block (where fsspec's files would write what they
+  have), cancel the upload; a failed upload raises at the next ``write``
+  or at ``close()`` instead of hanging.
 """
 
 from __future__ import annotations
