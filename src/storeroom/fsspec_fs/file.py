@@ -102,7 +102,8 @@ class StoreroomFile(AbstractBufferedFile):  # type: ignore[misc]
         return True
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        if exc_type is not None and self.writable() and not self.closed:
+        open_for_writing = self.writable() and not getattr(self, "closed", True)
+        if exc_type is not None and open_for_writing:
             self.discard()  # an error inside ``with``: nothing is written
             self.closed = True
             return
