@@ -81,7 +81,11 @@ def _local_cases(root: Path, ops: int) -> list[Case]:
         Case(
             f"local read 4 KiB x{ops}",
             ops,
-            {"plain python": plain_read, "storeroom.sync": sync_read, "storeroom async": async_read},
+            {
+                "plain python": plain_read,
+                "storeroom.sync": sync_read,
+                "storeroom async": async_read,
+            },
             baseline="plain python",
         ),
         Case(
