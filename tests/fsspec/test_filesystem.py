@@ -199,3 +199,24 @@ async def test_async_callers_get_coroutines() -> None:
     await fs._pipe_file("a", b"1")
     assert await fs._cat_file("a") == b"1"
     assert (await fs._info("a"))["size"] == 1
+
+
+def test_read_ahead_fetches_a_block_for_small_reads_and_no_more_for_large() -> None:
+    from storeroom.fsspec_fs.file import ReadAhead
+
+    data = bytes(range(256)) * 40  # 10,240 bytes
+    fetched: list[tuple[int, int]] = []
+
+    def fetch(start: int, end: int) -> bytes:
+        fetched.append((start, end))
+        return data[start:end]
+
+    cache = ReadAhead(1000, fetch, len(data))
+    assert cache._fetch(0, 10) == data[:10]
+    assert cache._fetch(10, 900) == data[10:900]  # inside the block read ahead
+    assert fetched == [(0, 1000)]
+    assert cache._fetch(500, 4500) == data[500:4500]  # front cached, the rest exactly
+    assert fetched[-1] == (1000, 4500)
+    assert cache._fetch(9000, None) == data[9000:]
+    assert fetched[-1] == (9000, len(data))
+    assert cache._fetch(len(data), None) == b""

@@ -2,8 +2,11 @@
 
 How it keeps its promises:
 
-- **Reads** are fsspec's buffered reads: each miss fetches one block with a
-  ranged ``cat_file`` (read-ahead), never the whole object.
+- **Reads** fetch what is asked, and at least one block (read-ahead for
+  small reads), with one ranged ``cat_file``; never the whole object, and
+  never a block more than a large read asks for (fsspec's ``readahead``
+  cache adds a block to every miss: twice the bytes for pyarrow's column
+  chunks).
 - **Writes** stream: a file that stays below one block is one ``put`` at
   ``close()``; a larger one starts a ``write_stream`` (multipart on object
   stores) on storeroom.sync's loop and feeds it block by block through a
@@ -20,6 +23,7 @@ import asyncio
 import contextlib
 from typing import TYPE_CHECKING, Any
 
+from fsspec.caching import BaseCache
 from fsspec.spec import AbstractBufferedFile
 
 from ..errors import NotSupported
@@ -76,6 +80,33 @@ class _Upload:
         run(cancel())
 
 
+class ReadAhead(BaseCache):  # type: ignore[misc]
+    """The last range fetched; a miss fetches ``max(asked, one block)`` from its start."""
+
+    name = "storeroom-readahead"
+
+    def __init__(self, blocksize: int, fetcher: Any, size: int) -> None:
+        super().__init__(blocksize, fetcher, size)
+        self.cache = b""
+        self.start = self.end = 0
+
+    def _fetch(self, start: int | None, end: int | None) -> bytes:
+        start = start or 0
+        end = self.size if end is None or end > self.size else end
+        if start >= self.size or start >= end:
+            return b""
+        if self.start <= start and end <= self.end:
+            return bytes(self.cache[start - self.start : end - self.start])
+        part = b""
+        if self.start <= start < self.end:  # the front is cached: fetch the rest
+            part = self.cache[start - self.start :]
+            start = self.end
+        stop = min(self.size, max(end, start + self.blocksize))
+        self.cache = self.fetcher(start, stop)
+        self.start, self.end = start, start + len(self.cache)
+        return bytes(part + self.cache[: end - start])
+
+
 class StoreroomFile(AbstractBufferedFile):  # type: ignore[misc]
     """A file of a :class:`~storeroom.fsspec_fs.StoreroomFileSystem` (``rb``, ``wb``, ``xb``)."""
 
@@ -87,6 +118,8 @@ class StoreroomFile(AbstractBufferedFile):  # type: ignore[misc]
         if mode == "xb" and fs.exists(key):
             raise FileExistsError(f"{path!r} exists")
         super().__init__(fs, key, mode, *args, **kwargs)
+        if mode == "rb":
+            self.cache = ReadAhead(self.blocksize, self._fetch_range, self.size)
 
     def _upload_chunk(self, final: bool = False) -> bool:
         data = self.buffer.getvalue()
