@@ -49,6 +49,16 @@ def test_registered_through_the_entry_point_without_an_import() -> None:
     assert out.stdout.strip() == "storeroom.fsspec_fs.filesystem"
 
 
+def test_filesystem_on_objects_you_have() -> None:
+    blocking = storeroom.sync.provider("memory://")
+    blocking.write("a.txt", b"shared")
+    assert filesystem(blocking).cat_file("a.txt") == b"shared"
+    assert filesystem(blocking.aio).cat_file("a.txt") == b"shared"
+    versions = storeroom.sync.artifacts("memory://")
+    versions.store_artifact("n", "v")
+    assert filesystem(versions).cat_file("n@v1") == b"v"
+
+
 def test_no_instance_cache() -> None:
     first = fsspec.filesystem("storeroom", store="memory://")
     assert fsspec.filesystem("storeroom", store="memory://") is not first

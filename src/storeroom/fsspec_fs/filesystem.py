@@ -337,11 +337,16 @@ def _holder(
 
 
 def filesystem(
-    store: str | Provider | ArtifactStore, *, artifacts: bool = False, **options: Any
+    store: str | Provider | ArtifactStore | Facade[Any],
+    *,
+    artifacts: bool = False,
+    **options: Any,
 ) -> StoreroomFileSystem:
-    """An fsspec filesystem on ``store`` (a URL, a provider or an artifact store).
+    """An fsspec filesystem on ``store``: a URL, a provider or an artifact store,
+    async or from :mod:`storeroom.sync`.
 
     An :class:`~storeroom.artifactstore.ArtifactStore` shows its artifacts;
     pass ``artifacts=True`` to show the artifacts kept on a provider or URL.
     """
-    return StoreroomFileSystem(store, artifacts=artifacts, **options)
+    target: str | Provider | ArtifactStore = store.aio if isinstance(store, Facade) else store
+    return StoreroomFileSystem(target, artifacts=artifacts, **options)
