@@ -247,3 +247,21 @@ def test_s3_same_surface_and_fork(s3_url: str) -> None:
 
         assert _in_child(check) == 0
         assert store.read_text("a.txt") == "on s3"  # the parent is unaffected
+
+
+def test_bad_input_through_the_factories_and_calls(tmp_path: Path) -> None:
+    with pytest.raises(storeroom.ConfigurationError, match="known"):
+        sync.files("bogus://x")
+    with pytest.raises(storeroom.ConfigurationError):
+        sync.provider(str(tmp_path), colour="red")
+    with sync.provider("memory://") as provider:
+        with pytest.raises(ValueError, match="byte range"):
+            provider.read_range("a", -1, 2)
+        with pytest.raises(NotFound):
+            provider.head("missing")
+        with pytest.raises(InvalidPath):
+            list(provider.iter("../up"))
+    with sync.artifacts("memory://") as store:
+        assert store.get_artifact("missing", "v3") is None
+        with pytest.raises(NotFound):
+            store.get_version("missing", "v3")
