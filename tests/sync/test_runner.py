@@ -265,3 +265,27 @@ def test_bad_input_through_the_factories_and_calls(tmp_path: Path) -> None:
         assert store.get_artifact("missing", "v3") is None
         with pytest.raises(NotFound):
             store.get_version("missing", "v3")
+
+
+def test_redis_cache_from_threads(redis_url: str, redis_namespace: str) -> None:
+    """A connection-holding cache: its connection lives on storeroom's loop."""
+    with sync.cache(redis_url, namespace=f"{redis_namespace}:sync") as cache:
+        errors: list[BaseException] = []
+
+        def work(n: int) -> None:
+            try:
+                for i in range(20):
+                    cache.set(f"{n}-{i}", {"n": n, "i": i})
+                    assert cache.get(f"{n}-{i}") == {"n": n, "i": i}
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert errors == []
+        expected = {"0-0": {"n": 0, "i": 0}, "7-19": {"n": 7, "i": 19}}
+        assert cache.get_many(["0-0", "7-19"]) == expected
+        cache.clear()
