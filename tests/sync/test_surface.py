@@ -63,3 +63,12 @@ def test_a_surface_change_changes_the_output(monkeypatch: pytest.MonkeyPatch) ->
     rendered = generate.render()
     assert "def brand_new(self, path: str, *, flag: bool = False) -> int:" in rendered
     assert "return run(self.aio.brand_new(path, flag=flag))" in rendered
+
+
+def test_names_imported_for_type_checkers_only_are_found() -> None:
+    """An annotation naming a ``TYPE_CHECKING`` import still renders (urls.py has some)."""
+    imports = generate._Imports()
+    imports.need("Cache | None", {}, "storeroom.urls")
+    assert "from storeroom.caches.base import Cache" in imports.lines
+    with pytest.raises(NameError, match="Nowhere"):
+        imports.need("Nowhere", {}, "storeroom.urls")

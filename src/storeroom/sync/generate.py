@@ -17,6 +17,7 @@ from __future__ import annotations
 import ast
 import builtins
 import importlib
+import importlib.util
 import inspect
 import sys
 import types
@@ -94,6 +95,12 @@ class _Imports:
     def _one(self, name: str, namespace: dict[str, Any], home: str) -> None:
         if name in ("Iterator", "None") or (hasattr(builtins, name) and name not in namespace):
             return
+        if name not in namespace:  # imported only for type checkers
+            found = _type_checking_imports(home).get(name)
+            if found is None:
+                raise NameError(f"{home}: cannot find {name!r}, used in an annotation")
+            self.lines.add(found)
+            return
         value = namespace[name]
         if isinstance(value, types.ModuleType):
             if value.__name__ == name:
@@ -106,6 +113,24 @@ class _Imports:
             self.lines.add(f"from typing import {name}")
         else:  # an alias defined in the async class's module (e.g. PutMode)
             self.lines.add(f"from {home} import {name}")
+
+
+def _type_checking_imports(module_name: str) -> dict[str, str]:
+    """name -> import line, for the names ``module_name`` imports under ``TYPE_CHECKING``."""
+    module = sys.modules[module_name]
+    found: dict[str, str] = {}
+    for node in ast.parse(inspect.getsource(module)).body:
+        if not (isinstance(node, ast.If) and ast.unparse(node.test).endswith("TYPE_CHECKING")):
+            continue
+        for stmt in node.body:
+            if isinstance(stmt, ast.ImportFrom):
+                relative = "." * stmt.level + (stmt.module or "")
+                source = importlib.util.resolve_name(relative, module.__package__ or "")
+                for alias in stmt.names:
+                    name = alias.asname or alias.name
+                    suffix = f" as {alias.asname}" if alias.asname else ""
+                    found[name] = f"from {source} import {alias.name}{suffix}"
+    return found
 
 
 def _parameters(sig: inspect.Signature) -> tuple[str, str]:
