@@ -289,3 +289,32 @@ def test_redis_cache_from_threads(redis_url: str, redis_namespace: str) -> None:
         expected = {"0-0": {"n": 0, "i": 0}, "7-19": {"n": 7, "i": 19}}
         assert cache.get_many(["0-0", "7-19"]) == expected
         cache.clear()
+
+
+def test_an_interrupted_wait_cancels_the_task() -> None:
+    """Ctrl-C while a call waits: the task on the loop is cancelled, not left running."""
+    cancelled = threading.Event()
+
+    async def slow() -> None:
+        await asyncio.sleep(0)
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    class Interrupted(Exception):
+        pass
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise Interrupted
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.2)
+        with pytest.raises(Interrupted):
+            runner_module.run(slow())
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert cancelled.wait(5)
