@@ -230,3 +230,25 @@ def test_read_ahead_fetches_a_block_for_small_reads_and_no_more_for_large() -> N
     assert cache._fetch(9000, None) == data[9000:]
     assert fetched[-1] == (9000, len(data))
     assert cache._fetch(len(data), None) == b""
+
+
+def test_blocking_calls_on_a_local_store_need_no_thread_hop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from storeroom.sync import runner as runner_module
+
+    handed: list[int] = []
+    resume = runner_module._resume
+
+    def counting(coro: Any, first: Any) -> Any:
+        handed.append(1)
+        return resume(coro, first)
+
+    monkeypatch.setattr(runner_module, "_resume", counting)
+    fs = StoreroomFileSystem(str(tmp_path))
+    fs.pipe_file("a.txt", b"local")
+    assert fs.cat_file("a.txt") == b"local"
+    assert fs.info("a.txt")["size"] == 5
+    assert fs.ls("", detail=False) == ["a.txt"]
+    assert handed == []  # all ran in this thread
+    assert fs.cat_file("a.txt", timeout=5) == b"local"  # fsspec's timeout keyword still works

@@ -8,9 +8,13 @@ How it keeps its promises:
   ``files.py`` (or ``artifacts.py``); errors are storeroom's, which are the
   builtins fsspec expects (``NotFound`` is a ``FileNotFoundError``,
   ``AlreadyExists`` a ``FileExistsError``, ...).
-- **One loop, fork-safe.** Blocking calls (fsspec's own wrappers) run on
-  :mod:`storeroom.sync`'s loop, looked up on each call, so a forked child
-  uses its own loop; the store is built again from its URL in the child.
+- **One loop, fork-safe, no needless thread hop.** The blocking methods
+  (``cat_file`` for ``_cat_file``, ...) run their coroutine through
+  :func:`storeroom.sync.runner.run` instead of fsspec's ``sync()``: a call
+  that needs no waiting (a local or memory store) runs in the caller's
+  thread, others on storeroom.sync's loop, looked up on each call, so a
+  forked child uses its own loop; the store is built again from its URL in
+  the child.
 - **No instance cache.** ``cachable = False``: every ``fsspec.filesystem(...)``
   is a new instance, so no credentials or listings outlive their owner.
 - **Unknown options are an error**, never silently ignored.
@@ -20,12 +24,15 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import functools
+import inspect
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
 from fsspec.asyn import AsyncFileSystem
 from fsspec.callbacks import DEFAULT_CALLBACK
+from fsspec.spec import AbstractFileSystem
 
 from .. import urls
 from ..artifactstore import ArtifactStore
@@ -33,7 +40,7 @@ from ..concurrency import map_limited
 from ..errors import ConfigurationError, NotFound, PermissionDenied
 from ..providers.base import Provider, PutMode
 from ..sync import runner as runner_module
-from ..sync.facade import Facade
+from ..sync.facade import Facade, iterate
 from . import files
 from .artifacts import ArtifactView, PinnedCache
 from .file import StoreroomFile
@@ -65,6 +72,7 @@ class StoreroomFileSystem(AsyncFileSystem):  # type: ignore[misc]
     protocol = "storeroom"
     root_marker = ""
     cachable = False
+    mirror_sync_methods = False  # done in __init__ by _mirror, on storeroom.sync's runner
 
     def __init__(
         self,
@@ -91,6 +99,7 @@ class StoreroomFileSystem(AsyncFileSystem):  # type: ignore[misc]
         self.artifact_mode = artifacts = artifacts or isinstance(store, ArtifactStore)
         self._view = ArtifactView(PinnedCache(pinned_cache_bytes))
         self._store = _holder(store, artifacts, options)
+        _mirror(self)
 
     def __repr__(self) -> str:
         return f"StoreroomFileSystem({self._store.aio!r})"
@@ -300,6 +309,45 @@ class StoreroomFileSystem(AsyncFileSystem):  # type: ignore[misc]
             self, path, mode, block_size or "default", autocommit,
             cache_options=cache_options, **kwargs,
         )
+
+
+def _blocking(method: Any) -> Any:
+    """``method`` (a coroutine function) as a blocking call on storeroom.sync's runner."""
+
+    @functools.wraps(method)
+    def call(*args: Any, timeout: float | None = None, **kwargs: Any) -> Any:
+        coro = method(*args, **kwargs)
+        return runner_module.run(asyncio.wait_for(coro, timeout) if timeout else coro)
+
+    return call
+
+
+def _blocking_iterator(method: Any) -> Any:
+    """``method`` (an async generator function) as a blocking generator."""
+
+    @functools.wraps(method)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        return iterate(method(*args, **kwargs))
+
+    return call
+
+
+def _mirror(fs: StoreroomFileSystem) -> None:
+    """Give ``fs`` a blocking ``name`` for each ``_name`` coroutine where fsspec's
+    ``AbstractFileSystem`` would otherwise run its own default."""
+    cls = type(fs)
+    for private in dir(cls):
+        if not private.startswith("_") or private.startswith("__"):
+            continue
+        public = private[1:]
+        default = getattr(AbstractFileSystem, public, None)
+        if default is None or getattr(cls, public, None) is not default:
+            continue  # not an fsspec method, or one this class writes itself
+        method = getattr(fs, private)
+        if inspect.iscoroutinefunction(method):
+            setattr(fs, public, _blocking(method))
+        elif inspect.isasyncgenfunction(method):
+            setattr(fs, public, _blocking_iterator(method))
 
 
 def _write_local(lpath: str, data: bytes) -> None:
