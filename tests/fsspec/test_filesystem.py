@@ -252,30 +252,3 @@ def test_blocking_calls_on_a_local_store_need_no_thread_hop(
     assert fs.ls("", detail=False) == ["a.txt"]
     assert handed == []  # all ran in this thread
     assert fs.cat_file("a.txt", timeout=5) == b"local"  # fsspec's timeout keyword still works
-
-
-def test_a_large_range_is_read_in_parts_of_one_version(monkeypatch: pytest.MonkeyPatch) -> None:
-    from storeroom.fsspec_fs import files as files_module
-
-    monkeypatch.setattr(files_module, "SPLIT_ABOVE", 100)
-    monkeypatch.setattr(files_module, "PART", 40)
-    provider = storeroom.provider("memory://")
-    fs = filesystem(provider)
-    old, new = bytes(range(250)), bytes(reversed(range(250)))
-    fs.pipe_file("f", old)
-    counts = Counting(provider, ("read_range",))
-    assert fs.cat_file("f", 5, 245) == old[5:245]
-    assert counts.calls["read_range"] == 6  # 240 bytes in parts of 40
-
-    replaced: list[bool] = []
-    original = provider.read_range
-
-    async def replace_midway(key: str, start: int, end: int | None = None) -> bytes:
-        data: bytes = await original(key, start, end)
-        if not replaced:  # another writer replaces the object during the first read
-            replaced.append(True)
-            await provider.put("f", new)
-        return data
-
-    monkeypatch.setattr(provider, "read_range", replace_midway)
-    assert fs.cat_file("f", 5, 245) == new[5:245]  # never a mix of the two

@@ -12,9 +12,8 @@ How it keeps its promises:
   its folders and files, ``find(withdirs=True)`` includes every folder on the
   way; a file and a folder never share a name in one answer.
 - **No whole-object reads for ranges, no whole-object writes for streams.**
-  ``cat_file(start, end)`` reads that range (a large one as parts side by
-  side, checked to come from one version of the object); ``put_file`` and
-  ``get_file`` move one chunk at a time (``write_stream`` / ``stream``).
+  ``cat_file(start, end)`` reads that range; ``put_file`` and ``get_file``
+  move one chunk at a time (``write_stream`` / ``stream``).
 """
 
 from __future__ import annotations
@@ -26,7 +25,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from .. import paths
-from ..concurrency import map_limited
 from ..errors import InvalidPath, NotFound
 from ..providers.base import ObjectMeta, Provider
 
@@ -34,10 +32,6 @@ __all__ = ["CHUNK", "dir_entry", "file_entry", "key_of", "strip"]
 
 #: How much ``put_file`` and ``get_file`` move at a time: 8 MiB.
 CHUNK = 8 * 1024 * 1024
-#: Ranges larger than this are read as parts of ``PART`` bytes, ``PARTS_AT_ONCE`` at a time.
-SPLIT_ABOVE = 8 * 1024 * 1024
-PART = 4 * 1024 * 1024
-PARTS_AT_ONCE = 8
 
 
 def strip(path: str) -> str:
@@ -143,29 +137,6 @@ async def cat(provider: Provider, path: str, start: int | None, end: int | None)
     if end is not None and end <= start:
         await provider.head(key)  # a missing file is still missing
         return b""
-    if end is not None and end - start > SPLIT_ABOVE:
-        return await _read_parts(provider, key, start, end)
-    return await provider.read_range(key, start, end)
-
-
-async def _read_parts(provider: Provider, key: str, start: int, end: int) -> bytes:
-    """A large range as parts read side by side, all of one version of the object.
-
-    The etag is read before and after: etags are never reused, so the same
-    etag on both sides means every part came from that version. If the
-    object was replaced meanwhile, the parts are read again (then, after a
-    few tries, the range in one request).
-    """
-    bounds = [(s, min(s + PART, end)) for s in range(start, end, PART)]
-
-    async def part(span: tuple[int, int]) -> bytes:
-        return await provider.read_range(key, *span)
-
-    for _ in range(3):
-        before = (await provider.head(key)).etag
-        parts = await map_limited(part, bounds, PARTS_AT_ONCE)
-        if before is not None and (await provider.head(key)).etag == before:
-            return b"".join(parts)
     return await provider.read_range(key, start, end)
 
 
