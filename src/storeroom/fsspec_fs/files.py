@@ -1,0 +1,181 @@
+"""The fsspec view of a provider's keys: paths, file and folder entries, and I/O.
+
+How it keeps its promises:
+
+- **Paths.** An fsspec path is a key (``storeroom://a/b.csv`` and ``/a/b.csv``
+  are ``a/b.csv``; ``""`` is the top folder); :mod:`storeroom.paths` checks
+  it. A path that cannot be a key (``../x``) cannot exist: reading it raises
+  ``FileNotFoundError`` (what fsspec and pandas expect), writing it raises
+  :class:`~storeroom.errors.InvalidPath`.
+- **Folders as pyarrow expects.** A folder exists when ``makedirs`` made it or
+  an object lies under it; ``info`` says ``"directory"`` for it, ``ls`` lists
+  its folders and files, ``find(withdirs=True)`` includes every folder on the
+  way; a file and a folder never share a name in one answer.
+- **No whole-object reads for ranges, no whole-object writes for streams.**
+  ``cat_file(start, end)`` reads that range; ``put_file`` and ``get_file``
+  move one chunk at a time (``write_stream`` / ``stream``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import os
+from collections.abc import AsyncIterator
+from typing import Any
+
+from .. import paths
+from ..errors import InvalidPath, NotFound
+from ..providers.base import ObjectMeta, Provider
+
+__all__ = ["CHUNK", "dir_entry", "file_entry", "key_of", "strip"]
+
+#: How much ``put_file`` and ``get_file`` move at a time: 8 MiB.
+CHUNK = 8 * 1024 * 1024
+
+
+def strip(path: str) -> str:
+    """The key (or folder) an fsspec path names, unchecked."""
+    if path.startswith("storeroom://"):
+        path = path[len("storeroom://") :]
+    path = path.lstrip("/")
+    while path.startswith("./"):
+        path = path[2:]
+    return "" if path == "." else path.rstrip("/")
+
+
+def key_of(path: str, *, reading: bool = True) -> str:
+    """The checked key for ``path`` (``""`` for the top folder).
+
+    Raises:
+        FileNotFoundError: ``reading`` and the path cannot be a key.
+        InvalidPath: not ``reading`` and the path cannot be a key.
+    """
+    key = strip(path)
+    if not key:
+        return ""
+    try:
+        return paths.validate_key(key)
+    except InvalidPath as exc:
+        if not reading:
+            raise
+        raise FileNotFoundError(errno.ENOENT, f"no such file (invalid path: {exc})", path) from exc
+
+
+def not_found(path: str) -> FileNotFoundError:
+    return FileNotFoundError(errno.ENOENT, "no such file or folder", path)
+
+
+def file_entry(meta: ObjectMeta) -> dict[str, Any]:
+    """fsspec's info dict for an object."""
+    return {
+        "name": meta.path,
+        "size": meta.size,
+        "type": "file",
+        "mtime": meta.modified.timestamp(),
+        "ETag": meta.etag,
+        "content_type": meta.content_type,
+    }
+
+
+def dir_entry(key: str) -> dict[str, Any]:
+    """fsspec's info dict for a folder."""
+    return {"name": key.rstrip("/"), "size": 0, "type": "directory"}
+
+
+async def info(provider: Provider, path: str) -> dict[str, Any]:
+    key = key_of(path)
+    if not key:
+        return dir_entry("")
+    try:
+        return file_entry(await provider.head(key))
+    except NotFound:
+        if await provider.is_dir(key):
+            return dir_entry(key)
+    raise not_found(path)
+
+
+async def ls(provider: Provider, path: str) -> list[dict[str, Any]]:
+    key = key_of(path)
+    listing = await provider.list_dir(key)
+    entries = [dir_entry(folder) for folder in listing.folders]
+    entries += [file_entry(meta) for meta in listing.objects]
+    if entries or not key:
+        return entries
+    try:
+        return [file_entry(await provider.head(key))]  # ls of a file is the file
+    except NotFound:
+        if await provider.is_dir(key):
+            return []  # an empty folder
+    raise not_found(path)
+
+
+async def find(provider: Provider, path: str) -> dict[str, dict[str, Any]]:
+    """Every object under ``path`` (or ``path`` itself if it is an object)."""
+    key = key_of(path)
+    found = {meta.path: file_entry(meta) async for meta in provider.iter(key)}
+    if not found and key:
+        try:
+            meta = await provider.head(key)
+        except NotFound:
+            return {}
+        found[meta.path] = file_entry(meta)
+    return found
+
+
+async def cat(provider: Provider, path: str, start: int | None, end: int | None) -> bytes:
+    key = key_of(path)
+    if not key:
+        raise IsADirectoryError(errno.EISDIR, "is a folder", path)
+    if start is None and end is None:
+        return await provider.read(key)
+    if (start is not None and start < 0) or (end is not None and end < 0):
+        size = (await provider.head(key)).size
+        start = max(0, size + start) if start is not None and start < 0 else start
+        end = max(0, size + end) if end is not None and end < 0 else end
+    start = start or 0
+    if end is not None and end <= start:
+        await provider.head(key)  # a missing file is still missing
+        return b""
+    return await provider.read_range(key, start, end)
+
+
+async def _local_chunks(lpath: str, callback: Any) -> AsyncIterator[bytes]:
+    with open(lpath, "rb") as handle:  # reads run in a thread
+        while True:
+            chunk = await asyncio.to_thread(handle.read, CHUNK)
+            if not chunk:
+                return
+            callback.relative_update(len(chunk))
+            yield chunk
+
+
+async def put_file(provider: Provider, lpath: str, rpath: str, callback: Any) -> None:
+    key = key_of(rpath, reading=False)
+    if os.path.isdir(lpath):
+        return  # a folder comes into being with the files put into it (as on S3)
+    callback.set_size(os.path.getsize(lpath))
+    await provider.write_stream(key, _local_chunks(lpath, callback))
+
+
+async def get_file(provider: Provider, rpath: str, lpath: str, callback: Any) -> None:
+    key = key_of(rpath)
+    if not key:
+        os.makedirs(lpath, exist_ok=True)
+        return
+    temp = f"{lpath}.part-{os.getpid()}"
+    try:
+        with open(temp, "wb") as handle:  # writes run in a thread
+            async for chunk in provider.stream(key, CHUNK):
+                await asyncio.to_thread(handle.write, chunk)
+                callback.relative_update(len(chunk))
+    except NotFound:
+        os.unlink(temp)
+        if not await provider.is_dir(key):
+            raise
+        os.makedirs(lpath, exist_ok=True)  # a folder: made, as fsspec's get expects
+        return
+    except BaseException:
+        os.unlink(temp)
+        raise
+    os.replace(temp, lpath)
