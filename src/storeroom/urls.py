@@ -90,11 +90,14 @@ def files(url: str, **options: Any) -> FileStore:
     return FileStore(provider(url, **options))
 
 
-def artifacts(url: str, **options: Any) -> ArtifactStore:
-    """An :class:`~storeroom.artifactstore.ArtifactStore` on the provider for ``url``."""
+def artifacts(url: str, *, index: Any = None, **options: Any) -> ArtifactStore:
+    """An :class:`~storeroom.artifactstore.ArtifactStore` on the provider for ``url``.
+
+    ``index``: a catalog index URL (``sqlite:///catalog.db``, ``postgresql://...``).
+    """
     from .artifactstore import ArtifactStore
 
-    return ArtifactStore(provider(url, **options))
+    return ArtifactStore(provider(url, **options), index=index)
 
 
 def cache(url: str, **options: Any) -> Cache:

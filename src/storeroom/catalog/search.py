@@ -1,0 +1,134 @@
+"""``find`` and ``list_artifacts`` through the index or the scan, and notifying the index.
+
+How a stale or missing index is kept from giving a wrong answer silently
+(the choice documented in docs/catalog.md):
+
+- an index that was never built (no watermark) is built before it answers;
+- an index this process failed to notify (``dirty``) catches up first;
+- an index whose watermark is older than its ``max_lag`` catches up first;
+- otherwise it answers at once, and the page says how old its guarantee is:
+  ``FindPage.as_of`` is the watermark. Every change notified by a writer is
+  in; only a change whose writer died between writing the store and telling
+  the index (or a writer that has no index configured) can be missing, and
+  only if it is newer than ``as_of``.
+
+The scan reads every artifact's snapshot (see ``sync.py``) and keeps at most
+``limit + 1`` entries in a heap: correct, exact now, slower.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import logging
+from collections.abc import Sequence
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
+
+from ..artifactstore.records import ArtifactVersion, Head
+from ..errors import StorageError
+from . import sync
+from .index import Index
+from .query import Node, parse
+from .rows import FindPage, Order, after, decode_token, encode_token, matches, parse_order, sort_key
+
+if TYPE_CHECKING:
+    from ..artifactstore import ArtifactStore
+
+__all__ = ["MAX_LIMIT", "catch_up", "find", "find_tree", "listing", "tell"]
+
+_log = logging.getLogger("storeroom.catalog")
+#: The largest page ``find`` returns.
+MAX_LIMIT = 10_000
+
+
+async def catch_up(store: ArtifactStore, index: Index) -> datetime | None:
+    """Reconcile ``index`` first if the rules above say so; its watermark after."""
+    watermark = await index.watermark()
+    stale = watermark is None or index.dirty or (
+        index.max_lag is not None
+        and datetime.now(timezone.utc) - watermark > timedelta(seconds=index.max_lag)
+    )
+    if stale:
+        watermark = (await sync.reconcile(store, index)).watermark
+    return watermark
+
+
+async def find_tree(
+    store: ArtifactStore,
+    tree: Node | None,
+    order: Order,
+    limit: int,
+    last: Sequence[Any] | None,
+) -> FindPage:
+    """One page of the versions matching ``tree`` (``limit + 1`` looked up to know if more)."""
+    index: Index | None = getattr(store, "index", None)
+    if index is not None:
+        as_of = await catch_up(store, index)
+        found = await index.find(tree, order, limit + 1, last)
+        source = index.source
+    else:
+        as_of, source = None, "scan"
+        kept: list[Any] = []
+
+        async def matching() -> Any:
+            async for batch in sync.snapshots(store, sync.names(store)):
+                for state in batch:
+                    for entry in sync.entries_of(state):
+                        if matches(tree, entry) and after(entry, last, order):
+                            yield entry
+
+        key = sort_key(order)
+        async for entry in matching():
+            kept.append(entry)
+            if len(kept) > 4 * (limit + 1):  # bounded memory: keep the best limit + 1
+                kept = heapq.nsmallest(limit + 1, kept, key=key)
+        found = heapq.nsmallest(limit + 1, kept, key=key)
+    more = len(found) > limit
+    entries = found[:limit]
+    token = encode_token(entries[-1], tree, order) if more and entries else None
+    return FindPage(entries, token, source, as_of)
+
+
+async def find(
+    store: ArtifactStore,
+    filter: str = "",
+    *,
+    order_by: str | Sequence[str] | None = None,
+    limit: int = 100,
+    page_token: str | None = None,
+) -> FindPage:
+    """See :meth:`ArtifactStore.find`."""
+    from .query import FilterError
+
+    tree = parse(filter)
+    order = parse_order(order_by)
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
+        raise FilterError(f"limit must be an int from 1 to {MAX_LIMIT}, not {limit!r}")
+    return await find_tree(store, tree, order, limit, decode_token(page_token, tree, order))
+
+
+async def listing(store: ArtifactStore, index: Index, prefix: str) -> list[dict[str, Any]]:
+    """``list_artifacts(prefix)`` from the index (caught up as :func:`find` is)."""
+    await catch_up(store, index)
+    return await index.listing(prefix)
+
+
+async def tell(index: Index, change: ArtifactVersion | Head) -> None:
+    """Tell ``index`` about a change already written to the store.
+
+    A failure does not undo the change (the store is the truth): it is
+    logged, and the index is marked ``dirty`` so this process's next ``find``
+    catches up first; other processes see it at their next reconcile.
+    """
+    try:
+        if isinstance(change, Head):
+            await index.head_changed(change)
+        else:
+            await index.stored(change)
+    except StorageError as exc:
+        index.dirty = True
+        _log.warning("could not update the catalog index %r (it will catch up): %s", index, exc)
+    except asyncio.CancelledError:
+        index.dirty = True
+        raise
