@@ -67,9 +67,6 @@ class PostgresIndex(SQLIndex):
             raise ConfigurationError(
                 "the PostgreSQL index needs psycopg: pip install 'storeroom[index]'"
             ) from exc
-        loop = asyncio.get_running_loop()
-        if self._loop is not loop:  # a connection belongs to the loop that opened it
-            self._conn, self._loop, self._lock = None, loop, asyncio.Lock()
         if self._conn is None or self._conn.closed:
             conn = await psycopg.AsyncConnection.connect(self._dsn, autocommit=True)
             try:
@@ -97,8 +94,10 @@ class PostgresIndex(SQLIndex):
     async def _run(self, sql_statements: Sequence[Statement], fetch: bool) -> list[Any]:
         import psycopg
 
-        if self._lock is None or self._loop is not asyncio.get_running_loop():
-            self._loop, self._lock, self._conn = asyncio.get_running_loop(), asyncio.Lock(), None
+        loop = asyncio.get_running_loop()
+        if self._lock is None or self._loop is not loop:  # a connection belongs to its loop
+            self._drop()
+            self._loop, self._lock = loop, asyncio.Lock()
         async with self._lock:
             try:
                 conn = await self._connection()
@@ -112,15 +111,15 @@ class PostgresIndex(SQLIndex):
                             await cursor.executemany(sql.replace("?", "%s"), rows)
                 return []
             except psycopg.OperationalError as exc:
-                await self._drop()
+                self._drop()
                 raise BackendUnavailable(f"PostgreSQL index {mask(self._dsn)!r}: {exc}") from None
             except psycopg.Error as exc:
                 raise StorageError(f"PostgreSQL index {mask(self._dsn)!r}: {exc}") from None
             except BaseException:  # cancelled mid-statement: the connection's state is unknown
-                await self._drop()
+                self._drop()
                 raise
 
-    async def _drop(self) -> None:
+    def _drop(self) -> None:
         conn, self._conn = self._conn, None
         if conn is not None and not conn.closed:
             conn.pgconn.finish()  # no round trip: the connection may be mid-statement
