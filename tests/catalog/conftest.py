@@ -70,16 +70,11 @@ def postgres_url(postgres_server: str) -> Iterator[str]:
         _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def fresh_postgres(postgres_url: str) -> Index:
-    """The run's database, emptied (tests run one at a time)."""
-    index = open_index(postgres_url)
-
-    async def empty() -> None:
-        await index.clear()
-        await index.aclose()
-
-    asyncio.run(empty())
-    return open_index(postgres_url)
+async def fresh_postgres(postgres_url: str, **options: Any) -> Index:
+    """An index on the run's database, emptied first (tests run one at a time)."""
+    index = open_index(postgres_url, **options)
+    await index.clear()
+    return index
 
 
 @dataclass
