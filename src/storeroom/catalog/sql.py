@@ -366,12 +366,17 @@ class SQLIndex(Index):
         await self._write(_head_rows(head))
 
     async def apply(self, states: Sequence[ArtifactState]) -> None:
-        statements: list[Statement] = []
+        # One executemany per distinct statement for the whole batch: every row
+        # names its artifact, and within an artifact the statements keep their
+        # order (head rows, then versions), which is all the guards rely on.
+        grouped: dict[str, list[tuple[Any, ...]]] = {}
         for state in states:
-            statements += _head_rows(state.head)
+            for sql, rows in _head_rows(state.head):
+                grouped.setdefault(sql, []).extend(rows)
             for version in state.versions:
-                statements += _version_rows(version)
-        await self._write(statements)
+                for sql, rows in _version_rows(version):
+                    grouped.setdefault(sql, []).extend(rows)
+        await self._write(list(grouped.items()))
 
     async def clear(self) -> None:
         await self._write([
