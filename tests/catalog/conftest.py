@@ -47,8 +47,8 @@ def _admin(sql: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def postgres_server() -> Iterator[str | None]:
-    """The server URL, or ``None`` (with the reason kept) if nothing answers."""
+def postgres_server() -> Iterator[str]:
+    """The server URL, or ``"!"`` and the reason if nothing answers."""
     try:
         _admin("SELECT 1")
     except Exception as exc:  # any failure to connect means "no server"
@@ -96,6 +96,8 @@ async def fill(store: ArtifactStore) -> tuple[dict[str, str], dict[str, str]]:
     ) -> None:
         result = await store.store_artifact(name, content, content_type, metadata, inputs=inputs)
         assert result.success, result
+        assert result.data is not None
+        assert result.metadata is not None
         key = f"{name}@{result.data['version']}"
         created[key] = result.metadata["created_at"]
         sha[key] = result.data["sha256"]
@@ -132,13 +134,13 @@ async def fill(store: ArtifactStore) -> tuple[dict[str, str], dict[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def dataset(postgres_server: str | None) -> Iterator[Dataset]:
+def dataset(postgres_server: str) -> Iterator[Dataset]:
     """The data set, and a store per backend on it (PostgreSQL only if it answers)."""
     provider = MemoryProvider()
     folder = tempfile.mkdtemp(prefix="storeroom-catalog-")
     pg_url: str | None = None
     database = None
-    if postgres_server and not postgres_server.startswith("!"):
+    if not postgres_server.startswith("!"):
         database = f"storeroom_catalog_{secrets.token_hex(6)}"
         _admin(f'CREATE DATABASE "{database}"')
         pg_url = f"{postgres_server}/{database}"

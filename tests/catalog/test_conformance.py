@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import pytest
@@ -179,7 +180,8 @@ async def test_order_and_paging(dataset: Dataset, backend: str, order_by: Any) -
         assert [(e.name, e.number) for e in paged] == sorted((e.name, e.number) for e in paged)
     if order_by == ["size", "name desc"]:
         keys = [(e.size, e.name) for e in paged]
-        assert all(a[0] < b[0] or (a[0] == b[0] and a[1] >= b[1]) for a, b in zip(keys, keys[1:]))
+        pairs = itertools.pairwise(keys)
+        assert all(a[0] < b[0] or (a[0] == b[0] and a[1] >= b[1]) for a, b in pairs)
 
 
 async def test_list_artifacts_equal_with_and_without_index(

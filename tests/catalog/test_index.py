@@ -14,6 +14,7 @@ import storeroom
 from storeroom.artifactstore import ArtifactStore, ArtifactVersion
 from storeroom.catalog import Entry, Index, open_index
 from storeroom.catalog.sql import MIGRATIONS, SQLIndex
+from storeroom.catalog.sqlite import SQLiteIndex
 from storeroom.errors import BackendUnavailable, ConfigurationError, NotSupported
 from storeroom.providers.memory import MemoryProvider
 
@@ -127,11 +128,11 @@ async def test_a_failed_notification_marks_the_index_dirty(make_index: Factory) 
     async def broken(version: ArtifactVersion) -> None:
         raise BackendUnavailable("index down")
 
-    index.stored = broken  # type: ignore[method-assign]
+    index.stored = broken
     result = await store.store_artifact("a", "2")
     assert result.success  # the store is the truth: the version exists
     assert index.dirty
-    index.stored = original  # type: ignore[method-assign]
+    index.stored = original
     assert [e.version for e in (await store.find("")).entries] == ["v1", "v2"]
     assert not index.dirty
 
@@ -208,13 +209,15 @@ def test_index_urls() -> None:
         open_index("sqlite:///x.db", max_lag="soon")
     index = open_index("sqlite:////tmp/x.db?max_lag=5")
     assert index.max_lag == 5.0
-    assert str(getattr(index, "path")) == "/tmp/x.db"
+    assert isinstance(index, SQLiteIndex)
+    assert str(index.path) == "/tmp/x.db"
     pg = open_index("postgresql://user:s3cret@127.0.0.1:5432/db?slack=1")
     assert "s3cret" not in repr(pg)
     assert pg.slack == 1.0
     store = storeroom.artifacts("memory://", index="sqlite:///rel/c.db")
     assert store.index is not None
-    assert str(getattr(store.index, "path")) == "rel/c.db"
+    assert isinstance(store.index, SQLiteIndex)
+    assert str(store.index.path) == "rel/c.db"
 
 
 async def test_reindex_needs_an_index() -> None:

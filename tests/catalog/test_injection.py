@@ -44,7 +44,9 @@ def quote(text: str) -> str:
 
 
 @pytest.fixture(params=["scan", "sqlite", "postgresql"])
-async def store(request: pytest.FixtureRequest, postgres_server: str) -> AsyncIterator[ArtifactStore]:
+async def store(
+    request: pytest.FixtureRequest, postgres_server: str
+) -> AsyncIterator[ArtifactStore]:
     provider = MemoryProvider()
     if request.param == "scan":
         built = ArtifactStore(provider)
