@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tempfile
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 
 import storeroom
-from storeroom.artifactstore import ArtifactStore, ArtifactVersion
+from storeroom.artifactstore import ArtifactStore
 from storeroom.catalog import Entry, Index, open_index
+from storeroom.catalog.index import Change
 from storeroom.catalog.sql import MIGRATIONS, SQLIndex
 from storeroom.catalog.sqlite import SQLiteIndex
 from storeroom.errors import BackendUnavailable, ConfigurationError, NotSupported
@@ -123,16 +124,17 @@ async def test_a_failed_notification_marks_the_index_dirty(make_index: Factory) 
     store = ArtifactStore(provider, index=index)
     await store.store_artifact("a", "1")
     await store.find("")
-    original = index.stored
+    original = index.record
 
-    async def broken(version: ArtifactVersion) -> None:
+    async def broken(changes: Sequence[Change]) -> None:
         raise BackendUnavailable("index down")
 
-    index.stored = broken
+    index.record = broken
     result = await store.store_artifact("a", "2")
     assert result.success  # the store is the truth: the version exists
+    await index.flush()
     assert index.dirty
-    index.stored = original
+    index.record = original
     assert [e.version for e in (await store.find("")).entries] == ["v1", "v2"]
     assert not index.dirty
 

@@ -16,19 +16,20 @@ import asyncio
 import os
 import signal
 import sys
+from collections.abc import Sequence
 
 import storeroom
-from storeroom.artifactstore import ArtifactVersion
+from storeroom.catalog.index import Change
 
 
 async def main(root: str, index: str, process: int, count: int, kill: bool) -> int:
     store = storeroom.artifacts(root, index=index)
     assert store.index is not None
     if kill:
-        async def die(version: ArtifactVersion) -> None:
+        async def die(changes: Sequence[Change]) -> None:
             os.kill(os.getpid(), signal.SIGKILL)
 
-        store.index.stored = die  # type: ignore[method-assign]
+        store.index.record = die  # type: ignore[method-assign]
     numbers = iter(range(count))
 
     async def task() -> int:

@@ -2,16 +2,26 @@
 
 An index is derived data: every row comes from a manifest or a head on the
 store, which stays the one truth. ``ArtifactStore`` writes the store first and
-tells its index after (:meth:`Index.stored` for a new version,
-:meth:`Index.head_changed` for deletions, aliases and retention); the
-catch-up path (:meth:`Index.apply` with snapshots read from the store, see
+tells its index after: :meth:`Index.submit` queues the change (a new version,
+or the head a deletion, alias change or retention left) and one background
+task per index writes what is queued in one transaction (:meth:`Index.record`),
+so a store does not wait for the database and a burst of stores costs one
+commit. Everything that reads the index in this process (``find``,
+``list_artifacts``, ``reconcile``, ``aclose``) first waits for the queue
+(:meth:`Index.flush`): a process always sees its own changes. A queued change
+that cannot be written (the database is down, the loop ends first) marks the
+index ``dirty``; it is then caught up from the store before it answers.
+
+The catch-up path (:meth:`Index.apply` with snapshots read from the store, see
 ``sync.py``) writes the same rows, so any order of notifications and
-catch-ups converges. Deleted numbers are remembered (they are never
-allocated again), so a late notification cannot bring a deleted version back.
+catch-ups converges. Deleted numbers are remembered (they are never allocated
+again), so a late notification cannot bring a deleted version back.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,12 +30,16 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from ..artifactstore.records import ArtifactVersion, Head
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, StorageError
 from ..options import mask
 from .query import Node
 from .rows import Entry, Order
 
-__all__ = ["INDEX_SCHEMES", "ArtifactState", "Index", "open_index"]
+__all__ = ["INDEX_SCHEMES", "ArtifactState", "Change", "Index", "open_index"]
+
+_log = logging.getLogger("storeroom.catalog")
+#: What a store tells its index: a version stored, or the head a change left.
+Change = ArtifactVersion | Head
 
 #: Index schemes: scheme -> "module:Class" (the class has ``from_url``).
 INDEX_SCHEMES: dict[str, str] = {
@@ -62,7 +76,50 @@ class Index(ABC):
         self.max_lag = max_lag
         self.slack = slack
         self.dirty = False
+        self._queue: list[Change] = []
+        self._writer: asyncio.Task[None] | None = None
 
+    def submit(self, change: Change) -> None:
+        """Queue ``change`` (already written to the store); a background task records it."""
+        self._queue.append(change)
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.get_running_loop().create_task(self._write_queue())
+
+    async def _write_queue(self) -> None:
+        while self._queue:
+            batch, self._queue = self._queue, []
+            try:
+                await self.record(batch)
+            except StorageError as exc:
+                self.dirty = True
+                _log.warning("could not update the catalog index %r (it will catch up): %s",
+                             self, exc)
+            except asyncio.CancelledError:  # the loop is ending: catch up next time
+                self.dirty = True
+                self._queue.clear()
+                raise
+
+    async def flush(self) -> None:
+        """Wait until every change this process queued is recorded (or the index is dirty)."""
+        writer = self._writer
+        if writer is None or writer.done():
+            if self._queue:  # left by a loop that ended before writing them
+                self._queue.clear()
+                self.dirty = True
+            return
+        if writer.get_loop() is not asyncio.get_running_loop():
+            self._queue.clear()
+            self.dirty = True
+            return
+        await asyncio.shield(writer)  # a cancelled reader must not cancel the writer
+
+    async def stored(self, version: ArtifactVersion) -> None:
+        """Record one stored version now (see :meth:`record`)."""
+        await self.record([version])
+
+    async def head_changed(self, head: Head) -> None:
+        """Record one head now (see :meth:`record`)."""
+        await self.record([head])
     @abstractmethod
     async def find(
         self, tree: Node | None, order: Order, limit: int, after: Sequence[Any] | None
@@ -74,12 +131,13 @@ class Index(ABC):
         """``list_artifacts(prefix)``'s entries, from the index."""
 
     @abstractmethod
-    async def stored(self, version: ArtifactVersion) -> None:
-        """A version was stored (its manifest and head are written)."""
+    async def record(self, changes: Sequence[Change]) -> None:
+        """Record changes written to the store, in one transaction.
 
-    @abstractmethod
-    async def head_changed(self, head: Head) -> None:
-        """A head was replaced by a deletion, an alias change or retention."""
+        A version: its rows (unless that number was deleted meanwhile). A
+        head: its floor, deleted numbers and aliases (the last head of each
+        artifact wins; heads are whole states).
+        """
 
     @abstractmethod
     async def apply(self, states: Sequence[ArtifactState]) -> None:

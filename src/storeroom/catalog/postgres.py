@@ -131,6 +131,7 @@ class PostgresIndex(SQLIndex):
         await self._run(statements, fetch=False)
 
     async def aclose(self) -> None:
+        await self.flush()
         conn, self._conn = self._conn, None
         if conn is not None and not conn.closed:
             if self._loop is asyncio.get_running_loop():

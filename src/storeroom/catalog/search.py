@@ -18,15 +18,12 @@ The scan reads every artifact's snapshot (see ``sync.py``) and keeps at most
 
 from __future__ import annotations
 
-import asyncio
 import heapq
-import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from ..artifactstore.records import ArtifactVersion, Head
-from ..errors import StorageError
 from . import sync
 from .index import Index
 from .query import Node, parse
@@ -37,13 +34,13 @@ if TYPE_CHECKING:
 
 __all__ = ["MAX_LIMIT", "catch_up", "find", "find_tree", "listing", "tell"]
 
-_log = logging.getLogger("storeroom.catalog")
 #: The largest page ``find`` returns.
 MAX_LIMIT = 10_000
 
 
 async def catch_up(store: ArtifactStore, index: Index) -> datetime | None:
     """Reconcile ``index`` first if the rules above say so; its watermark after."""
+    await index.flush()
     watermark = await index.watermark()
     stale = watermark is None or index.dirty or (
         index.max_lag is not None
@@ -115,20 +112,5 @@ async def listing(store: ArtifactStore, index: Index, prefix: str) -> list[dict[
 
 
 async def tell(index: Index, change: ArtifactVersion | Head) -> None:
-    """Tell ``index`` about a change already written to the store.
-
-    A failure does not undo the change (the store is the truth): it is
-    logged, and the index is marked ``dirty`` so this process's next ``find``
-    catches up first; other processes see it at their next reconcile.
-    """
-    try:
-        if isinstance(change, Head):
-            await index.head_changed(change)
-        else:
-            await index.stored(change)
-    except StorageError as exc:
-        index.dirty = True
-        _log.warning("could not update the catalog index %r (it will catch up): %s", index, exc)
-    except asyncio.CancelledError:
-        index.dirty = True
-        raise
+    """Tell ``index`` about a change already written to the store (queued; see ``index.py``)."""
+    index.submit(change)

@@ -284,6 +284,20 @@ def _head_rows(head: Head) -> list[Statement]:
     return statements
 
 
+def _grouped(statements: Sequence[Statement]) -> list[Statement]:
+    """One executemany per distinct statement, in order of first appearance.
+
+    Every row names its artifact, and the rows of one artifact keep their
+    order, so this is safe when each artifact brings at most one head (then
+    its head rows precede or follow its version rows as a block, and the
+    guards make either order give the same rows).
+    """
+    grouped: dict[str, list[tuple[Any, ...]]] = {}
+    for sql, rows in statements:
+        grouped.setdefault(sql, []).extend(rows)
+    return list(grouped.items())
+
+
 class SQLIndex(Index):
     """An index in SQL tables; subclasses say how statements reach their database."""
 
@@ -359,24 +373,20 @@ class SQLIndex(Index):
             })
         return entries
 
-    async def stored(self, version: ArtifactVersion) -> None:
-        await self._write(_version_rows(version))
-
-    async def head_changed(self, head: Head) -> None:
-        await self._write(_head_rows(head))
+    async def record(self, changes: Sequence[ArtifactVersion | Head]) -> None:
+        heads = {c.name: c for c in changes if isinstance(c, Head)}  # the last of each
+        await self._write(_grouped(
+            [rows for c in changes if isinstance(c, ArtifactVersion) for rows in _version_rows(c)]
+            + [rows for head in heads.values() for rows in _head_rows(head)]
+        ))
 
     async def apply(self, states: Sequence[ArtifactState]) -> None:
-        # One executemany per distinct statement for the whole batch: every row
-        # names its artifact, and within an artifact the statements keep their
-        # order (head rows, then versions), which is all the guards rely on.
-        grouped: dict[str, list[tuple[Any, ...]]] = {}
-        for state in states:
-            for sql, rows in _head_rows(state.head):
-                grouped.setdefault(sql, []).extend(rows)
-            for version in state.versions:
-                for sql, rows in _version_rows(version):
-                    grouped.setdefault(sql, []).extend(rows)
-        await self._write(list(grouped.items()))
+        await self._write(_grouped([
+            rows
+            for state in states
+            for rows in [*_head_rows(state.head),
+                         *(r for v in state.versions for r in _version_rows(v))]
+        ]))
 
     async def clear(self) -> None:
         await self._write([

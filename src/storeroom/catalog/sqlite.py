@@ -124,6 +124,7 @@ class SQLiteIndex(SQLIndex):
         await self._call(job)
 
     async def aclose(self) -> None:
+        await self.flush()
         executor, self._executor = self._executor, None
         if executor is None:
             return

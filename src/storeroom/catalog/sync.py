@@ -21,6 +21,7 @@ may run while writers notify the same index.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -153,12 +154,21 @@ async def _apply_all(
     index: Index, batches: AsyncIterator[list[ArtifactState]], progress: Callable[[int], None]
 ) -> tuple[int, int]:
     artifacts = versions = 0
-    async for batch in batches:
-        await index.apply(batch)
-        artifacts += len(batch)
-        count = sum(len(state.versions) for state in batch)
-        versions += count
-        progress(count)
+    writing: asyncio.Task[None] | None = None
+    try:
+        async for batch in batches:  # read the next batch while the last one is written
+            if writing is not None:
+                await writing
+            writing = asyncio.ensure_future(index.apply(batch))
+            artifacts += len(batch)
+            count = sum(len(state.versions) for state in batch)
+            versions += count
+            progress(count)
+        if writing is not None:
+            await writing
+    finally:
+        if writing is not None and not writing.done():
+            writing.cancel()
     return artifacts, versions
 
 
@@ -166,6 +176,7 @@ async def rebuild(
     store: ArtifactStore, index: Index, progress: Callable[[int], None] = lambda _: None
 ) -> RebuildReport:
     """Clear ``index`` and fill it from every manifest and head of ``store``."""
+    await index.flush()
     started = _now()
     await index.clear()
     artifacts, versions = await _apply_all(index, snapshots(store, names(store)), progress)
@@ -179,6 +190,7 @@ async def reconcile(
     store: ArtifactStore, index: Index, progress: Callable[[int], None] = lambda _: None
 ) -> RebuildReport:
     """Catch ``index`` up with every change since its watermark (a rebuild if it has none)."""
+    await index.flush()
     since = await index.watermark()
     if since is None:
         return await rebuild(store, index, progress)
