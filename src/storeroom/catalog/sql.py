@@ -104,12 +104,42 @@ def like_prefix(prefix: str) -> str:
     return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
+def _selective(node: Node) -> bool:
+    """An equality on a field kept in its own table (an index lookup can drive the query)."""
+    if isinstance(node, (Compare, InList)) and (node.field.key is not None or node.field.name in (
+        "alias", "input")):
+        return isinstance(node, InList) or node.op == "="
+    return False
+
+
 class Compiler:
     """Turns a tree into a WHERE clause and its parameters (see the module docstring)."""
 
     def __init__(self, glob: bool) -> None:
         self.glob = glob
         self.params: list[Any] = []
+        self.probe = False  # membership as a correlated EXISTS (a probe per row)
+
+    def where(self, node: Node) -> str:
+        """The WHERE clause of ``node``.
+
+        SQLite materializes every ``IN (SELECT ...)`` it does not drive the
+        query from, so in a conjunction the first equality on metadata, alias
+        or input is left as ``IN`` (the driver: an index lookup) and every
+        other membership becomes a probe per candidate row. PostgreSQL plans
+        both forms as semi-joins.
+        """
+        if not (self.glob and isinstance(node, And)):
+            return self.node(node)
+        driver = next((i for i, item in enumerate(node.items) if _selective(item)), None)
+        if driver is None:
+            return self.node(node)
+        parts = []
+        for i, item in enumerate(node.items):
+            self.probe = i != driver
+            parts.append(self.node(item))
+        self.probe = False
+        return "(" + " AND ".join(parts) + ")"
 
     def like(self, column: str, pattern: str) -> str:
         if self.glob:
@@ -134,6 +164,9 @@ class Compiler:
         return self.like_field(node.field, node.pattern)
 
     def _member(self, table: str, condition: str) -> str:
+        if self.probe:
+            return (f"(EXISTS (SELECT 1 FROM {table} x WHERE x.name = v.name"
+                    f" AND x.number = v.number AND {condition}))")
         return f"((v.name, v.number) IN (SELECT x.name, x.number FROM {table} x WHERE {condition}))"
 
     def compare(self, field: Field, op: str, value: Any) -> str:
@@ -328,7 +361,7 @@ class SQLIndex(Index):
         self, tree: Node | None, order: Order, limit: int, after: Sequence[Any] | None
     ) -> list[Entry]:
         compiler = Compiler(self.glob)
-        where = [compiler.node(tree)] if tree is not None else []
+        where = [compiler.where(tree)] if tree is not None else []
         if after is not None:
             where.append(compiler.after(order, after))
         sql = _SELECT + (" WHERE " + " AND ".join(where) if where else "")
