@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import tempfile
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime, timezone
@@ -225,3 +226,50 @@ def test_index_urls() -> None:
 async def test_reindex_needs_an_index() -> None:
     with pytest.raises(NotSupported):
         await ArtifactStore(MemoryProvider()).reindex()
+
+
+async def test_a_burst_of_stores_is_one_transaction_per_batch(make_index: Factory) -> None:
+    provider = MemoryProvider()
+    index = await make_index()
+    store = ArtifactStore(provider, index=index)
+    await store.find("")
+    batches: list[int] = []
+    original = index.record
+
+    async def counting(changes: Sequence[Change]) -> None:
+        batches.append(len(changes))
+        await original(changes)
+
+    index.record = counting
+    await asyncio.gather(*(store.store_artifact(f"n/{i}", str(i)) for i in range(40)))
+    await store.set_alias("n/1", "x", "v1")
+    await store.delete_artifact("n/2")
+    await index.flush()
+    assert sum(batches) == 42
+    assert len(batches) < 42  # the stores did not wait for one commit each
+    assert await everything(store) == await everything(ArtifactStore(provider))
+
+
+async def test_a_cancelled_reader_does_not_cancel_the_index_writer(make_index: Factory) -> None:
+    provider = MemoryProvider()
+    index = await make_index()
+    store = ArtifactStore(provider, index=index)
+    await store.find("")
+    release = asyncio.Event()
+    original = index.record
+
+    async def slow(changes: Sequence[Change]) -> None:
+        await release.wait()
+        await original(changes)
+
+    index.record = slow
+    await store.store_artifact("a", "1")
+    reader = asyncio.ensure_future(store.find(""))
+    await asyncio.sleep(0.01)
+    reader.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await reader
+    release.set()
+    await index.flush()
+    assert not index.dirty
+    assert [e.version for e in (await store.find("")).entries] == ["v1"]
