@@ -273,3 +273,24 @@ async def test_a_cancelled_reader_does_not_cancel_the_index_writer(make_index: F
     await index.flush()
     assert not index.dirty
     assert [e.version for e in (await store.find("")).entries] == ["v1"]
+
+
+async def test_on_s3_reconcile_and_rebuild_agree_with_the_scan(s3_server: Any) -> None:
+    """Listings' modification times drive reconcile on an object store too (moto)."""
+    import uuid
+
+    url = s3_server.url(f"catalog-{uuid.uuid4().hex[:8]}")
+    index = open_index(f"sqlite:///{Path(tempfile.mkdtemp()) / 'c.db'}")
+    store = ArtifactStore(storeroom.provider(url), index=index)
+    scan = ArtifactStore(storeroom.provider(url))
+    await store.store_artifact("m/a", "1", metadata={"stage": "dev"})
+    await store.find("")
+    await scan.store_artifact("m/a", "2", metadata={"stage": "prod"})  # behind the index's back
+    await scan.store_artifact("m/b", "1", inputs=["m/a@v2"])
+    await store.reconcile()
+    assert await everything(store) == await everything(scan)
+    assert [e.name for e in (await store.find("input = 'm/a@v2'")).entries] == ["m/b"]
+    await store.reindex()
+    assert await everything(store) == await everything(scan)
+    await store.aclose()
+    await scan.aclose()
