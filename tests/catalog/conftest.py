@@ -27,6 +27,7 @@ import pytest
 
 from storeroom.artifactstore import ArtifactStore
 from storeroom.catalog import Index, open_index
+from storeroom.catalog.sql import SQLIndex
 from storeroom.providers.memory import MemoryProvider
 
 SERVER = os.environ.get("STOREROOM_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
@@ -73,7 +74,9 @@ def postgres_url(postgres_server: str) -> Iterator[str]:
 async def fresh_postgres(postgres_url: str, **options: Any) -> Index:
     """An index on the run's database, emptied first (tests run one at a time)."""
     index = open_index(postgres_url, **options)
+    assert isinstance(index, SQLIndex)
     await index.clear()
+    await index._write([("DELETE FROM catalog_state", [()])])  # never built, not rebuilding
     return index
 
 

@@ -294,3 +294,23 @@ async def test_on_s3_reconcile_and_rebuild_agree_with_the_scan(s3_server: Any) -
     assert await everything(store) == await everything(scan)
     await store.aclose()
     await scan.aclose()
+
+
+async def test_while_another_process_rebuilds_the_scan_answers(make_index: Factory) -> None:
+    provider = MemoryProvider()
+    index = await make_index()
+    store = ArtifactStore(provider, index=index)
+    scan = ArtifactStore(provider)
+    for i in range(3):
+        await store.store_artifact(f"a/{i}", str(i), metadata={"i": i})
+    await store.find("")
+    await index.clear()  # what a rebuild elsewhere has done so far: nothing in the index yet
+    assert await index.rebuilding() is not None
+    page = await store.find("metadata.i >= 1")
+    assert page.source == "scan"  # not the half-built index
+    assert [e.name for e in page.entries] == ["a/1", "a/2"]
+    assert await store.list_artifacts() == await scan.list_artifacts()
+    assert await index.watermark() is None  # and the reader did not start a rebuild of its own
+    await store.reindex()
+    assert await index.rebuilding() is None
+    assert (await store.find("metadata.i >= 1")).source == index.source

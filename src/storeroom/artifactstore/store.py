@@ -400,7 +400,9 @@ class ArtifactStore(ArtifactStorage, AsyncResource):
         if self.index is not None:
             from ..catalog import listing
 
-            return await listing(self, self.index, prefix)
+            indexed = await listing(self, self.index, prefix)
+            if indexed is not None:  # None: the index is being rebuilt
+                return indexed
         folder, start = name_prefix(HEADS, prefix)
         keys = []
         async for meta in self.provider.iter(folder):

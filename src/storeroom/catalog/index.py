@@ -145,7 +145,11 @@ class Index(ABC):
 
     @abstractmethod
     async def clear(self) -> None:
-        """Remove every row and the watermark (before a rebuild)."""
+        """Remove every row and the watermark, and mark a rebuild as running."""
+
+    @abstractmethod
+    async def rebuilding(self) -> datetime | None:
+        """When the running rebuild started (``None``: none is running)."""
 
     @abstractmethod
     async def watermark(self) -> datetime | None:

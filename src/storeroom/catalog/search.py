@@ -6,6 +6,8 @@ How a stale or missing index is kept from giving a wrong answer silently
 - an index that was never built (no watermark) is built before it answers;
 - an index this process failed to notify (``dirty``) catches up first;
 - an index whose watermark is older than its ``max_lag`` catches up first;
+- an index another process is rebuilding (for less than ``REBUILD_WAIT``)
+  does not answer: the scan does (``source == "scan"``);
 - otherwise it answers at once, and the page says how old its guarantee is:
   ``FindPage.as_of`` is the watermark. Every change notified by a writer is
   in; only a change whose writer died between writing the store and telling
@@ -36,19 +38,29 @@ __all__ = ["MAX_LIMIT", "catch_up", "find", "find_tree", "listing", "tell"]
 
 #: The largest page ``find`` returns.
 MAX_LIMIT = 10_000
+#: A rebuild running for less than this makes readers scan instead of starting their own.
+REBUILD_WAIT = timedelta(minutes=30)
 
 
-async def catch_up(store: ArtifactStore, index: Index) -> datetime | None:
-    """Reconcile ``index`` first if the rules above say so; its watermark after."""
+async def catch_up(store: ArtifactStore, index: Index) -> tuple[bool, datetime | None]:
+    """Reconcile ``index`` first if the rules above say so.
+
+    Returns whether to answer from the index (not while another process is
+    rebuilding it: then the scan answers) and its watermark.
+    """
     await index.flush()
     watermark = await index.watermark()
+    if watermark is None:
+        started = await index.rebuilding()
+        if started is not None and datetime.now(timezone.utc) - started < REBUILD_WAIT:
+            return False, None
     stale = watermark is None or index.dirty or (
         index.max_lag is not None
         and datetime.now(timezone.utc) - watermark > timedelta(seconds=index.max_lag)
     )
     if stale:
         watermark = (await sync.reconcile(store, index)).watermark
-    return watermark
+    return True, watermark
 
 
 async def find_tree(
@@ -60,8 +72,8 @@ async def find_tree(
 ) -> FindPage:
     """One page of the versions matching ``tree`` (``limit + 1`` looked up to know if more)."""
     index: Index | None = getattr(store, "index", None)
-    if index is not None:
-        as_of = await catch_up(store, index)
+    use, as_of = await catch_up(store, index) if index is not None else (False, None)
+    if index is not None and use:
         found = await index.find(tree, order, limit + 1, last)
         source = index.source
     else:
@@ -105,10 +117,13 @@ async def find(
     return await find_tree(store, tree, order, limit, decode_token(page_token, tree, order))
 
 
-async def listing(store: ArtifactStore, index: Index, prefix: str) -> list[dict[str, Any]]:
-    """``list_artifacts(prefix)`` from the index (caught up as :func:`find` is)."""
-    await catch_up(store, index)
-    return await index.listing(prefix)
+async def listing(
+    store: ArtifactStore, index: Index, prefix: str
+) -> list[dict[str, Any]] | None:
+    """``list_artifacts(prefix)`` from the index (caught up as :func:`find` is);
+    ``None`` while another process rebuilds it (the caller reads the heads)."""
+    use, _ = await catch_up(store, index)
+    return await index.listing(prefix) if use else None
 
 
 async def tell(index: Index, change: ArtifactVersion | Head) -> None:

@@ -423,20 +423,35 @@ class SQLIndex(Index):
 
     async def clear(self) -> None:
         await self._write([
-            (f"DELETE FROM {table}", [()])
-            for table in (
-                "catalog_state", "catalog_artifacts", "catalog_deleted", "catalog_versions",
-                "catalog_aliases", "catalog_inputs", "catalog_meta",
-            )
+            *(
+                (f"DELETE FROM {table}", [()])
+                for table in (
+                    "catalog_state", "catalog_artifacts", "catalog_deleted", "catalog_versions",
+                    "catalog_aliases", "catalog_inputs", "catalog_meta",
+                )
+            ),
+            (
+                "INSERT INTO catalog_state (key, value) VALUES ('rebuilding', ?)",
+                [(datetime.now(timezone.utc).isoformat(),)],
+            ),
         ])
 
-    async def watermark(self) -> datetime | None:
-        rows = await self._fetch("SELECT value FROM catalog_state WHERE key = 'watermark'", [])
+    async def _state(self, key: str) -> datetime | None:
+        rows = await self._fetch("SELECT value FROM catalog_state WHERE key = ?", [key])
         return datetime.fromisoformat(rows[0][0]) if rows else None
 
+    async def watermark(self) -> datetime | None:
+        return await self._state("watermark")
+
+    async def rebuilding(self) -> datetime | None:
+        return await self._state("rebuilding")
+
     async def set_watermark(self, moment: datetime) -> None:
-        await self._write([(
-            "INSERT INTO catalog_state (key, value) VALUES ('watermark', ?)"
-            " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            [(moment.isoformat(),)],
-        )])
+        await self._write([
+            (
+                "INSERT INTO catalog_state (key, value) VALUES ('watermark', ?)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                [(moment.isoformat(),)],
+            ),
+            ("DELETE FROM catalog_state WHERE key = 'rebuilding'", [()]),
+        ])
