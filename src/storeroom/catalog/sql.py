@@ -75,9 +75,12 @@ _COLUMNS = {
     "created": "v.created",
 }
 _LATEST = "(SELECT MAX(l.number) FROM catalog_versions l WHERE l.name = v.name)"
+#: ``{agg}``: the dialect's string aggregate (aliases are [A-Za-z0-9._-], so ',' separates).
 _SELECT = (
     "SELECT v.name, v.number, v.sha256, v.size, v.content_type, v.is_text, v.created,"
-    f" v.metadata, v.inputs, CASE WHEN v.number = {_LATEST} THEN 1 ELSE 0 END"
+    f" v.metadata, v.inputs, CASE WHEN v.number = {_LATEST} THEN 1 ELSE 0 END,"
+    " (SELECT {agg}(a.alias, ',') FROM catalog_aliases a"
+    " WHERE a.name = v.name AND a.number = v.number)"
     " FROM catalog_versions v"
 )
 
@@ -217,18 +220,17 @@ class Compiler:
         return "(" + " OR ".join(ors) + ")"
 
 
-def _entry(row: Sequence[Any], aliases: dict[tuple[str, int], list[str]]) -> Entry:
-    name, number = str(row[0]), int(row[1])
+def _entry(row: Sequence[Any]) -> Entry:
     return Entry(
-        name=name,
-        number=number,
+        name=str(row[0]),
+        number=int(row[1]),
         sha256=str(row[2]),
         size=int(row[3]),
         content_type=str(row[4]),
         text=bool(row[5]),
         created_us=int(row[6]),
         metadata=json.loads(row[7]),
-        aliases=tuple(sorted(aliases.get((name, number), []))),
+        aliases=tuple(sorted(str(row[10]).split(","))) if row[10] else (),
         inputs=tuple((str(n), int(v)) for n, v in json.loads(row[8])),
         latest=bool(row[9]),
     )
@@ -336,6 +338,8 @@ class SQLIndex(Index):
 
     #: SQLite: translate LIKE into GLOB (its LIKE ignores ASCII case).
     glob = False
+    #: The string aggregate function (one query returns each version's aliases).
+    aggregate = "string_agg"
 
     async def _fetch(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         """Rows of one query."""
@@ -364,13 +368,13 @@ class SQLIndex(Index):
         where = [compiler.where(tree)] if tree is not None else []
         if after is not None:
             where.append(compiler.after(order, after))
-        sql = _SELECT + (" WHERE " + " AND ".join(where) if where else "")
+        sql = _SELECT.format(agg=self.aggregate)
+        sql += " WHERE " + " AND ".join(where) if where else ""
         sql += " ORDER BY " + ", ".join(
             f"{_COLUMNS[name]} {'DESC' if desc else 'ASC'}" for name, desc in order
         )
         rows = await self._fetch(sql + " LIMIT ?", [*compiler.params, limit])
-        aliases = await self._aliases({str(row[0]) for row in rows})
-        return [_entry(row, aliases) for row in rows]
+        return [_entry(row) for row in rows]
 
     async def listing(self, prefix: str) -> list[dict[str, Any]]:
         compiler = Compiler(self.glob)

@@ -37,6 +37,7 @@ class SQLiteIndex(SQLIndex):
 
     source = "sqlite"
     glob = True
+    aggregate = "group_concat"
 
     def __init__(
         self, path: str | Path, *, max_lag: float | None = None, slack: float = 60.0
