@@ -349,18 +349,6 @@ class SQLIndex(Index):
         """Run the statements in one transaction (a statement with no rows is skipped)."""
         raise NotImplementedError  # pragma: no cover - every subclass overrides it
 
-    async def _aliases(self, names: set[str]) -> dict[tuple[str, int], list[str]]:
-        found: dict[tuple[str, int], list[str]] = {}
-        ordered = sorted(names)
-        for start in range(0, len(ordered), 500):
-            chunk = ordered[start : start + 500]
-            marks = ", ".join("?" * len(chunk))
-            for name, alias, number in await self._fetch(
-                f"SELECT name, alias, number FROM catalog_aliases WHERE name IN ({marks})", chunk
-            ):
-                found.setdefault((str(name), int(number)), []).append(str(alias))
-        return found
-
     async def find(
         self, tree: Node | None, order: Order, limit: int, after: Sequence[Any] | None
     ) -> list[Entry]:
@@ -382,19 +370,19 @@ class SQLIndex(Index):
         rows = await self._fetch(
             "SELECT a.name, a.created, v.number, v.size, v.content_type, v.sha256, v.is_text,"
             " v.created, v.metadata, (SELECT COUNT(*) FROM catalog_versions c"
-            " WHERE c.name = a.name) FROM catalog_artifacts a JOIN catalog_versions v"
+            f" WHERE c.name = a.name), (SELECT {self.aggregate}(x.alias || '=' || x.number, ',')"
+            " FROM catalog_aliases x WHERE x.name = a.name)"
+            " FROM catalog_artifacts a JOIN catalog_versions v"
             " ON v.name = a.name AND v.number = (SELECT MAX(l.number) FROM catalog_versions l"
             f" WHERE l.name = a.name) WHERE {condition} ORDER BY a.name",
             compiler.params,
         )
-        aliases = await self._aliases({str(row[0]) for row in rows})
-        by_name: dict[str, list[tuple[str, int]]] = {}
-        for (name, number), names in aliases.items():
-            by_name.setdefault(name, []).extend((alias, number) for alias in names)
         entries = []
-        for name, created, number, size, ctype, sha256, is_text, updated, metadata, count in rows:
+        for (name, created, number, size, ctype, sha256, is_text, updated, metadata, count,
+             aliases) in rows:
+            pairs = [pair.split("=") for pair in str(aliases).split(",")] if aliases else []
             listed = {"latest": version_id(int(number))}
-            listed.update((a, version_id(n)) for a, n in sorted(by_name.get(str(name), [])))
+            listed.update((a, version_id(int(n))) for a, n in sorted(pairs))
             entries.append({
                 "name": str(name),
                 "version": version_id(int(number)),
