@@ -152,6 +152,10 @@ class Index(ABC):
         """When the running rebuild started (``None``: none is running)."""
 
     @abstractmethod
+    async def optimize(self) -> None:
+        """Refresh the planner's statistics (after a rebuild changed every table)."""
+
+    @abstractmethod
     async def watermark(self) -> datetime | None:
         """Changes before this time are all in the index; ``None``: it was never built."""
 

@@ -428,6 +428,13 @@ class SQLIndex(Index):
             ),
         ])
 
+    async def optimize(self) -> None:
+        await self._write([
+            (f"ANALYZE {table}", [()])
+            for table in ("catalog_versions", "catalog_meta", "catalog_aliases", "catalog_inputs",
+                          "catalog_artifacts")
+        ])
+
     async def _state(self, key: str) -> datetime | None:
         rows = await self._fetch("SELECT value FROM catalog_state WHERE key = ?", [key])
         return datetime.fromisoformat(rows[0][0]) if rows else None

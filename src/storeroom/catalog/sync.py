@@ -180,6 +180,7 @@ async def rebuild(
     started = _now()
     await index.clear()
     artifacts, versions = await _apply_all(index, snapshots(store, names(store)), progress)
+    await index.optimize()  # fresh statistics: the planner picks the selective index
     watermark = started - timedelta(seconds=index.slack)
     await index.set_watermark(watermark)
     index.dirty = False
