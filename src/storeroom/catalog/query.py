@@ -28,6 +28,7 @@ offset) and what was expected there.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -439,4 +440,10 @@ def parse(text: str) -> Node | None:
     """
     if not isinstance(text, str):
         raise FilterError(f"a filter is a str, not {type(text).__name__}")
+    return _parse(text)
+
+
+@functools.lru_cache(maxsize=256)
+def _parse(text: str) -> Node | None:
+    """Trees are immutable, so a repeated filter (a page walk, a poll) is parsed once."""
     return _Parser(text).parse()
