@@ -314,3 +314,22 @@ async def test_while_another_process_rebuilds_the_scan_answers(make_index: Facto
     await store.reindex()
     assert await index.rebuilding() is None
     assert (await store.find("metadata.i >= 1")).source == index.source
+
+
+async def test_sqlite_drives_a_conjunction_from_its_rarest_equality() -> None:
+    from storeroom.catalog import parse
+    from storeroom.catalog.query import And
+
+    index = open_index(f"sqlite:///{Path(tempfile.mkdtemp()) / 'c.db'}")
+    assert isinstance(index, SQLIndex)
+    store = ArtifactStore(MemoryProvider(), index=index)
+    for i in range(30):
+        await store.store_artifact(f"a/{i}", str(i), metadata={"common": "x", "rare": f"y{i}"})
+    await store.find("")  # built
+    for text, driver in (("metadata.common = 'x' and metadata.rare = 'y7'", 1),
+                         ("metadata.rare = 'y7' and size > 0 and metadata.common = 'x'", 0)):
+        tree = parse(text)
+        assert isinstance(tree, And)
+        assert await index._driver(tree) == driver
+        assert [e.name for e in (await store.find(text)).entries] == ["a/7"]
+    await store.aclose()
