@@ -132,18 +132,21 @@ def files(url: str, **options: Any) -> FileStore:
     return FileStore(provider(url, **options))
 
 
-def artifacts(url: str, **options: Any) -> ArtifactStore:
+def artifacts(url: str, *, index: Any = None, **options: Any) -> ArtifactStore:
     """An :class:`~storeroom.artifactstore.ArtifactStore` on the provider for ``url``.
 
     The store's own options (``allow_unsafe_writes``, ``gc_grace``,
     ``inline_limit``, ``concurrency``) may be keywords or query parameters;
-    every other option goes to the provider.
+    every other option goes to the provider. ``index``: a catalog index URL
+    (``sqlite:///catalog.db``, ``postgresql://...``).
     """
     from .artifactstore import ArtifactStore
 
     def build() -> ArtifactStore:
         base, merged = split_options(url, options)
         own = pop_keywords(ArtifactStore.__init__, merged)
+        if index is not None:
+            own["index"] = index
         return ArtifactStore(provider(base, **merged), **own)
 
     return _built(url, build)

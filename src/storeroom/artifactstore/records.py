@@ -279,6 +279,8 @@ class ArtifactVersion:
         created: when the version was stored (UTC).
         inline: the content itself if the manifest holds it, ``None`` if it is
             in the blob at ``sha256``. Unverified: :meth:`verify` before use.
+        inputs: the versions this one was made from, ``(name, number)`` each
+            (lineage; absent from older manifests, which read as ``()``).
     """
 
     name: str
@@ -290,6 +292,7 @@ class ArtifactVersion:
     metadata: Mapping[str, Any]
     created: datetime
     inline: bytes | None = None
+    inputs: tuple[tuple[str, int], ...] = ()
 
     @property
     def version(self) -> str:
@@ -330,6 +333,8 @@ class ArtifactVersion:
         }
         if self.inline is not None:
             record["inline"] = _inline_record(self.inline, self.encoding)
+        if self.inputs:
+            record["inputs"] = [{"name": n, "version": v} for n, v in self.inputs]
         return record
 
     def to_json(self) -> bytes:
@@ -355,6 +360,9 @@ class ArtifactVersion:
                 metadata=dict(record["metadata"]),
                 created=datetime.fromisoformat(record["created"]),
                 inline=_inline_content(record.get("inline"), encoding),
+                inputs=tuple(
+                    (str(i["name"]), int(i["version"])) for i in record.get("inputs", ())
+                ),
             )
         except (KeyError, TypeError, ValueError, binascii.Error) as exc:
             raise IntegrityError(f"malformed manifest at {key!r}: {exc!r}", path=key) from exc

@@ -29,9 +29,9 @@ import asyncio
 import difflib
 import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from ..concurrency import map_limited
 from ..errors import AlreadyExists, IntegrityError, NotFound, NotSupported, StorageError
@@ -59,6 +59,10 @@ from .records import (
     validate_name,
     version_id,
 )
+
+if TYPE_CHECKING:
+    from ..catalog import FindPage, Index, Link, RebuildReport
+    from ..catalog.lineage import InputRef
 
 __all__ = ["INVALID_ARGUMENT", "ArtifactStore"]
 
@@ -106,6 +110,9 @@ class ArtifactStore(ArtifactStorage, AsyncResource):
         inline_limit: content of at most this many bytes is kept in the version's
             manifest instead of a blob (never deduplicated, never collected by
             ``gc``); ``0`` stores every content as a blob.
+        index: a catalog index (``"sqlite:///catalog.db"``, ``"postgresql://..."`` or an
+            :class:`~storeroom.catalog.Index`) told of every change after the store is
+            written; ``find`` and ``list_artifacts`` use it. ``None``: they scan.
     """
 
     def __init__(
@@ -116,6 +123,7 @@ class ArtifactStore(ArtifactStorage, AsyncResource):
         allow_unsafe_writes: bool = False,
         concurrency: int = 32,
         inline_limit: int = 4096,
+        index: Index | str | None = None,
     ) -> None:
         if gc_grace < 0:
             raise ValueError("gc_grace must be >= 0")
@@ -127,12 +135,19 @@ class ArtifactStore(ArtifactStorage, AsyncResource):
         self.concurrency = concurrency
         self.inline_limit = inline_limit
         self._heads = Heads(provider)
+        self.index: Index | None = None
+        if index is not None:
+            from ..catalog import open_index
+
+            self.index = open_index(index)
 
     def __repr__(self) -> str:
         return f"ArtifactStore({self.provider!r})"
 
     async def aclose(self) -> None:
-        """Close the provider."""
+        """Close the provider (and the index)."""
+        if self.index is not None:
+            await self.index.aclose()
         await self.provider.aclose()
 
     def _check_writable(self) -> None:
@@ -152,8 +167,15 @@ class ArtifactStore(ArtifactStorage, AsyncResource):
         content: str | bytes,
         content_type: str = "text/plain",
         metadata: dict[str, Any] | None = None,
+        *,
+        inputs: Iterable[InputRef] | None = None,
     ) -> StorageResult:
         """Store a new version of ``name``.
+
+        ``inputs`` (lineage): the versions this one was made from, each
+        ``"name"`` (its latest), ``"name@v3"`` or ``("name", "v3" | alias)``;
+        resolved to version numbers now and recorded in the manifest. One that
+        does not exist fails the store (``metadata["code"] == "not_found"``).
 
         Returns:
             ``StorageResult(success=True, path=name, size=..., data={"version",
@@ -166,9 +188,13 @@ class ArtifactStore(ArtifactStorage, AsyncResource):
         except (TypeError, ValueError) as exc:
             return _failure(exc, name)
         try:
-            version, deduplicated = await self._store(name, data, encoding, content_type, clean)
-        except StorageError as exc:
+            resolved = await self._resolve_inputs(inputs)
+            version, deduplicated = await self._store(
+                name, data, encoding, content_type, clean, resolved
+            )
+        except (StorageError, TypeError) as exc:  # TypeError: a malformed input reference
             return _failure(exc, name)
+        await self._tell(version)
         return StorageResult(
             success=True,
             path=name,
@@ -198,6 +224,7 @@ class ArtifactStore(ArtifactStorage, AsyncResource):
         encoding: str | None,
         content_type: str,
         metadata: dict[str, Any],
+        inputs: tuple[tuple[str, int], ...] = (),
     ) -> tuple[ArtifactVersion, bool]:
         self._check_writable()
         validate_name(name)
@@ -222,7 +249,7 @@ class ArtifactStore(ArtifactStorage, AsyncResource):
         while True:
             version = ArtifactVersion(
                 name, number, sha256, len(data), content_type, encoding, metadata, utcnow(),
-                inline,
+                inline, inputs,
             )
             key, body = manifest_key(name, number), version.to_json()
             backoff.start()
@@ -367,8 +394,15 @@ class ArtifactStore(ArtifactStorage, AsyncResource):
         Each has ``name``, ``version`` (the latest), ``versions`` (how many),
         ``size``, ``content_type``, ``sha256``, ``text``, ``created_at``,
         ``updated_at`` (ISO 8601), ``metadata`` (the latest's) and ``aliases``.
-        One small head is read per artifact; no manifest and no content.
+        One small head is read per artifact; no manifest and no content (with
+        an index: one query instead, same answers).
         """
+        if self.index is not None:
+            from ..catalog import listing
+
+            indexed = await listing(self, self.index, prefix)
+            if indexed is not None:  # None: the index is being rebuilt
+                return indexed
         folder, start = name_prefix(HEADS, prefix)
         keys = []
         async for meta in self.provider.iter(folder):
@@ -434,6 +468,7 @@ class ArtifactStore(ArtifactStorage, AsyncResource):
 
         _, updated = await self._heads.update(validate_name(name), change)
         assert updated is not None
+        await self._tell(updated)
         return version_id(updated.aliases[alias])
 
     async def remove_alias(self, name: str, alias: str) -> None:
@@ -450,7 +485,9 @@ class ArtifactStore(ArtifactStorage, AsyncResource):
             aliases = {a: n for a, n in view.head.aliases.items() if a != alias}
             return replace(view.head, aliases=aliases)
 
-        await self._heads.update(validate_name(name), change)
+        _, updated = await self._heads.update(validate_name(name), change)
+        assert updated is not None
+        await self._tell(updated)
 
     async def _delete(
         self, name: str, select: Callable[[View, list[int]], list[int]]
@@ -480,6 +517,7 @@ class ArtifactStore(ArtifactStorage, AsyncResource):
 
         before, after = await self._heads.update(name, change)
         assert after is not None
+        await self._tell(after)
         # Manifests at or below the new floor are void: remove them (gc sweeps leftovers).
         void = [manifest_key(name, n) for n in range(before.head.floor + 1, after.floor + 1)]
         await map_limited(self.provider.delete, void, self.concurrency)
@@ -537,3 +575,85 @@ class ArtifactStore(ArtifactStorage, AsyncResource):
         self._check_writable()
         return await gc_module.collect(self._heads, self.gc_grace, self.concurrency)
 
+
+    # -- catalog (the logic lives in storeroom.catalog) ------------------------------
+
+    async def _tell(self, change: ArtifactVersion | Head) -> None:
+        """Tell the index (if any) about a change already written to the store."""
+        if self.index is not None:
+            from ..catalog import tell
+
+            await tell(self.index, change)
+
+    async def _resolve_inputs(
+        self, inputs: Iterable[InputRef] | None
+    ) -> tuple[tuple[str, int], ...]:
+        if not inputs:
+            return ()
+        from ..catalog import resolve_inputs
+
+        return await resolve_inputs(self, inputs)
+
+    async def find(
+        self,
+        filter: str = "",
+        *,
+        order_by: str | Sequence[str] | None = None,
+        limit: int = 100,
+        page_token: str | None = None,
+    ) -> FindPage:
+        """One page of the versions matching ``filter`` (see docs/catalog.md).
+
+        ``filter`` is e.g. ``"name LIKE 'models/%' and metadata.stage = 'prod'"``
+        (empty: every version); ``order_by`` e.g. ``["created desc"]`` (ties by
+        name, version); pass ``next_page_token`` back as ``page_token`` for the
+        next page (stable while writers add versions).
+
+        Raises:
+            FilterError: the filter, order or token is malformed (says where and why).
+        """
+        from ..catalog import find
+
+        return await find(self, filter, order_by=order_by, limit=limit, page_token=page_token)
+
+    async def lineage(
+        self,
+        name: str,
+        version: str | None = None,
+        *,
+        direction: Literal["up", "down"] = "up",
+        depth: int | None = None,
+    ) -> list[Link]:
+        """The versions ``name@version`` was made from (``up``) or that used it (``down``).
+
+        Raises:
+            NotFound: no such artifact or version.
+        """
+        from ..catalog import walk
+
+        return await walk(self, name, version, direction=direction, depth=depth)
+
+    async def reconcile(self) -> RebuildReport:
+        """Catch the index up with changes since its watermark (see docs/catalog.md).
+
+        Raises:
+            NotSupported: the store has no index.
+        """
+        from ..catalog import reconcile
+
+        return await reconcile(self, self._need_index())
+
+    async def reindex(self) -> RebuildReport:
+        """Rebuild the index from scratch from the manifests and heads.
+
+        Raises:
+            NotSupported: the store has no index.
+        """
+        from ..catalog import rebuild
+
+        return await rebuild(self, self._need_index())
+
+    def _need_index(self) -> Index:
+        if self.index is None:
+            raise NotSupported("this artifact store has no index (pass index=...)")
+        return self.index

@@ -19,6 +19,7 @@ import click
 
 from ..errors import NotFound, StorageError
 from ..interfaces import StorageResult
+from .catalog import CATALOG_COMMANDS, index_option, index_url
 from .locations import Location
 from .output import human_size, when
 from .state import Session, json_option, run, state, store_option
@@ -40,7 +41,13 @@ def _with_store(body: Callable[[ArtifactStore], Awaitable[_T]]) -> _T:
     url = state().artifacts_url
 
     async def main(session: Session) -> _T:
-        return await body(ArtifactStore(session.provider(Location(url, ""))))
+        provider = session.provider(Location(url, ""))
+        store = ArtifactStore(provider, index=index_url())
+        try:
+            return await body(store)
+        finally:
+            if store.index is not None:
+                await store.index.aclose()
 
     return run(main)
 
@@ -112,6 +119,7 @@ def _artifacts_url(ctx: click.Context, _param: click.Parameter, value: str | Non
     callback=_artifacts_url,
     help="Where artifacts live (default: the 'artifacts' folder of the store).",
 )
+@index_option
 @store_option
 def artifacts() -> None:
     """Versioned artifacts: every put is a new version, with metadata and aliases.
@@ -396,5 +404,8 @@ def keep(name: str, last: int) -> None:
         ),
     )
 
+
+for _command in CATALOG_COMMANDS:
+    artifacts.add_command(_command)
 
 COMMANDS = [artifacts]
