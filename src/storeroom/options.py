@@ -218,7 +218,9 @@ def _convert(name: str, kind: Any, raw: Any) -> Any:
         if number is None or number < 0 or (kind is int and not number.is_integer()):
             raise ConfigurationError(f"option {name} must be a number >= 0, not {raw!r}")
         return kind(number)
-    return str(raw)
+    if kind is str:
+        return str(raw)
+    return raw  # an object option (an index, say): passed on as given
 
 
 def parse_typed(cls: type, options: dict[str, Any]) -> dict[str, Any]:
@@ -241,8 +243,24 @@ def parse_typed(cls: type, options: dict[str, Any]) -> dict[str, Any]:
 
 
 def keyword_options(function: Any) -> dict[str, OptionSpec]:
-    """The keyword-only parameters of ``function`` as options (for stores built on a provider)."""
-    hints = typing.get_type_hints(function)
+    """The keyword-only parameters of ``function`` as options (for stores built on a provider).
+
+    A parameter whose annotation names a type only known to type checkers (an
+    import under ``TYPE_CHECKING``) is an option of type ``object``: its value
+    is passed on unconverted.
+    """
+    try:
+        hints = typing.get_type_hints(function)
+    except NameError:
+        hints = {}
+        for name, annotation in getattr(function, "__annotations__", {}).items():
+            try:
+                hints[name] = typing.get_type_hints(
+                    type("_One", (), {"__annotations__": {name: annotation}}),
+                    globalns=getattr(function, "__globals__", None),
+                )[name]
+            except NameError:
+                hints[name] = object
     found: dict[str, OptionSpec] = {}
     for parameter in inspect.signature(function).parameters.values():
         if parameter.kind is inspect.Parameter.KEYWORD_ONLY:
