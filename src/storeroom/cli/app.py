@@ -96,9 +96,9 @@ def completion(shell: str) -> None:
 
 
 def _register() -> None:
-    from . import artifacts, cache, demo, files
+    from . import artifacts, cache, demo, files, serve
 
-    for module in (files, artifacts, cache, demo):
+    for module in (files, artifacts, cache, demo, serve):
         for command in module.COMMANDS:
             cli.add_command(command)
 
