@@ -57,10 +57,10 @@ def when(iso: str | None) -> str:
         return iso
 
 
-def link(path: str, **params: Any) -> str:
-    """``path`` with its query (values percent-encoded; ``None`` values left out)."""
+def link(route: str, /, **params: Any) -> str:
+    """``route`` with its query (values percent-encoded; ``None`` values left out)."""
     query = urlencode({k: v for k, v in params.items() if v is not None and v != ""})
-    return f"{path}?{query}" if query else path
+    return f"{route}?{query}" if query else route
 
 
 def as_json(value: Any) -> str:
