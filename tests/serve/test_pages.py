@@ -35,9 +35,12 @@ async def test_every_page_renders(client: httpx.AsyncClient) -> None:
     version = await _page(client, "/version", name="reports/q3.md", v="v3")
     assert "<h1>Quarterly report</h1>" in version  # Markdown rendered
     diff = await _page(client, "/diff", name="reports/q3.md", a="v1", b="v3", mode="split")
-    assert 'class="del"' in diff and 'class="add"' in diff and "metadata.author" in diff
+    assert 'class="del"' in diff
+    assert 'class="add"' in diff
+    assert "metadata.author" in diff
     files = await _page(client, "/files", path="docs")
-    assert "guide.md" in files and "&lt;b&gt;odd name&lt;i&gt;.txt" in files
+    assert "guide.md" in files
+    assert "&lt;b&gt;odd name&lt;i&gt;.txt" in files
     storage = await _page(client, "/storage")
     assert "saved by deduplication" in storage
 
@@ -64,15 +67,18 @@ async def test_hostile_names_metadata_and_content_are_escaped(
         assert "&lt;script&gt;alert(1)&lt;" in text  # the name is shown, as text
     if path == "/version" and params["v"] == "v1":
         assert "&lt;script&gt;alert(5)" in text  # raw HTML in Markdown stays text
-        assert HOSTILE_VALUE not in text and "onerror=alert(3)" in text
+        assert HOSTILE_VALUE not in text
+        assert "onerror=alert(3)" in text
 
 
 async def test_errors_are_pages_for_browsers_and_problems_otherwise(
     client: httpx.AsyncClient,
 ) -> None:
     page = await client.get("/artifact", params={"name": "<script>nope"}, headers=HTML)
-    assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
-    assert "&lt;script&gt;nope" in page.text and "<script>nope" not in page.text
+    assert page.status_code == 404
+    assert page.headers["content-type"].startswith("text/html")
+    assert "&lt;script&gt;nope" in page.text
+    assert "<script>nope" not in page.text
     problem = await client.get("/artifact", params={"name": "nope"})
     assert problem.headers["content-type"] == "application/problem+json"
     assert (await client.get("/no/such/page")).status_code == 404
@@ -100,25 +106,32 @@ async def test_previews_are_bounded_and_typed(store_root: Path) -> None:
     try:
         big = await store.get_version("logs/big.txt")
         shown = await preview.make_preview(store, big)
-        assert shown.kind == "text" and shown.truncated
+        assert shown.kind == "text"
+        assert shown.truncated
         assert len(shown.text) == preview.TEXT_LIMIT
         assert CountingProvider.read_bytes <= preview.TEXT_LIMIT
 
         table = await preview.make_preview(store, await store.get_version("data/visits.csv"))
-        assert table.kind == "table" and table.columns == ["city", "visits"]
-        assert len(table.rows) == preview.TABLE_ROWS and table.truncated
+        assert table.kind == "table"
+        assert table.columns == ["city", "visits"]
+        assert len(table.rows) == preview.TABLE_ROWS
+        assert table.truncated
 
         pretty = await preview.make_preview(store, await store.get_version("data/metrics.json"))
-        assert pretty.kind == "json" and '\n  "accuracy": 0.93' in pretty.text
+        assert pretty.kind == "json"
+        assert '\n  "accuracy": 0.93' in pretty.text
 
         binary = await preview.make_preview(store, await store.get_version("bin/blob.bin"))
-        assert binary.kind == "binary" and binary.text.startswith("00000000  00 01 02")
+        assert binary.kind == "binary"
+        assert binary.text.startswith("00000000  00 01 02")
 
         image = await preview.make_preview(store, await store.get_version("images/dot.png"))
         assert image.kind == "image"
 
         md = await preview.make_preview(store, await store.get_version(HOSTILE_NAME, "v1"))
-        assert "<script" not in md.html and "<img" not in md.html and "href" not in md.html
+        assert "<script" not in md.html
+        assert "<img" not in md.html
+        assert "href" not in md.html
     finally:
         await store.aclose()
 
@@ -127,7 +140,9 @@ def test_markdown_links_and_html_are_neutralised() -> None:
     html = preview._markdown(
         "<img src=x onerror=alert(1)>\n\n[a](javascript:alert(1)) [b](https://e.x)"
     )
-    assert "<img" not in html and 'href="javascript:' not in html and 'href="https://e.x"' in html
+    assert "<img" not in html
+    assert 'href="javascript:' not in html
+    assert 'href="https://e.x"' in html
 
 
 async def test_parquet_head_when_pyarrow_is_installed(tmp_path: Path) -> None:
@@ -141,7 +156,9 @@ async def test_parquet_head_when_pyarrow_is_installed(tmp_path: Path) -> None:
     try:
         await store.store_artifact("t.parquet", sink.getvalue(), "application/vnd.apache.parquet")
         shown = await preview.make_preview(store, await store.get_version("t.parquet"))
-        assert shown.kind == "table" and shown.columns == ["x", "y"]
-        assert len(shown.rows) == preview.TABLE_ROWS and shown.truncated
+        assert shown.kind == "table"
+        assert shown.columns == ["x", "y"]
+        assert len(shown.rows) == preview.TABLE_ROWS
+        assert shown.truncated
     finally:
         await store.aclose()
