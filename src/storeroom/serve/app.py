@@ -30,7 +30,7 @@ from .service import Browser
 __all__ = ["LOOPBACK_HOSTS", "ServeSettings", "create_app"]
 
 #: Host names a loopback-bound server answers for.
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "testserver")
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
 @dataclass(frozen=True)
