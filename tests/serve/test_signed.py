@@ -37,9 +37,11 @@ async def test_signed_download_redirects_with_sha(s3_store: ArtifactStore) -> No
     assert redirect.headers["x-storeroom-sha256"] == sha
     assert redirect.headers["etag"] == f'"{sha}"'
     location = redirect.headers["location"]
-    assert "X-Amz-Signature=" in location and "X-Amz-Expires=60" in location
+    assert "X-Amz-Signature=" in location
+    assert "X-Amz-Expires=60" in location
     async with httpx.AsyncClient() as direct:  # no credentials: the signature is enough
         fetched = await direct.get(location)
     assert fetched.status_code == 200
     assert hashlib.sha256(fetched.content).hexdigest() == sha
-    assert tiny.status_code == 200 and tiny.content == b"small"
+    assert tiny.status_code == 200
+    assert tiny.content == b"small"

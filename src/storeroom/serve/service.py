@@ -3,11 +3,9 @@
 The pages render these results with templates and the API returns them as
 JSON; neither reads the store any other way, so the two cannot disagree.
 
-- The artifact list is one snapshot of ``list_artifacts`` kept for ``ttl``
-  seconds and refreshed in the background after that (stale while it
-  revalidates, one refresh at a time), so a page of a store with 10,000
-  artifacts is a sort and a slice, not 10,000 head reads. A write through
-  this server drops the snapshot.
+- The artifact list is a snapshot (``listing.py``) refreshed in the
+  background and re-read only where heads changed, so a page of a store with
+  10,000 artifacts is a slice, not 10,000 head reads.
 - Search uses the catalog's ``find`` when the store has one (duck-typed: the
   catalog is optional) and the query looks like a filter; otherwise it is a
   name prefix over the snapshot.
@@ -19,10 +17,8 @@ JSON; neither reads the store any other way, so the two cannot disagree.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import inspect
 import re
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +27,7 @@ from ..artifactstore import ArtifactStore, ArtifactVersion
 from ..errors import InvalidPath, NotSupported
 from ..files import FileStore
 from ..interfaces import FileInfo
+from .listing import Snapshot
 
 __all__ = [
     "SORT_KEYS",
@@ -188,12 +185,6 @@ def changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Change]:
     return found
 
 
-def _retrieve(task: asyncio.Task[Any]) -> None:
-    """Mark a background refresh's failure as seen (the next request reads again)."""
-    if not task.cancelled():
-        task.exception()
-
-
 def check_name(name: str | None) -> str:
     """An artifact name from a request, checked by the store's rules."""
     from ..artifactstore.records import validate_name
@@ -218,48 +209,21 @@ class Browser:
         self.artifacts = artifacts
         self.files = files
         self.ttl = ttl
-        self._snapshot: list[dict[str, Any]] | None = None
-        self._read_at = 0.0
-        self._refresh: asyncio.Task[list[dict[str, Any]]] | None = None
-        self._generation = 0
+        self._snapshot = Snapshot(artifacts, ttl)
 
     # -- the artifact list ----------------------------------------------------
 
-    async def _read_listing(self, generation: int) -> list[dict[str, Any]]:
-        entries = await self.artifacts.list_artifacts()
-        if generation == self._generation:  # no write through this server since it began
-            self._snapshot, self._read_at = entries, time.monotonic()
-        return entries
-
     async def listing(self) -> tuple[list[dict[str, Any]], float]:
-        """Every artifact's listing entry, and the snapshot's age in seconds."""
-        while True:
-            snapshot = self._snapshot
-            stale = snapshot is None or time.monotonic() - self._read_at > self.ttl
-            if stale and (self._refresh is None or self._refresh.done()):
-                self._refresh = asyncio.create_task(self._read_listing(self._generation))
-                self._refresh.add_done_callback(_retrieve)
-            if snapshot is not None:
-                return snapshot, time.monotonic() - self._read_at
-            assert self._refresh is not None
-            entries = await asyncio.shield(self._refresh)
-            if self._snapshot is None:  # forgotten meanwhile: this read may miss a write
-                continue
-            return entries, time.monotonic() - self._read_at
+        """Every artifact's listing entry (by name), and the snapshot's age in seconds."""
+        return await self._snapshot.entries()
 
     def forget(self) -> None:
         """Drop the listing snapshot (after a write through this server)."""
-        self._generation += 1
-        self._snapshot = None
-        self._refresh = None
+        self._snapshot.forget()
 
     async def aclose(self) -> None:
-        """Stop a refresh in flight."""
-        task, self._refresh = self._refresh, None
-        if task is not None and not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        """Stop a listing refresh in flight."""
+        await self._snapshot.aclose()
 
     async def artifact_list(
         self,
@@ -284,14 +248,13 @@ class Browser:
         if query and find is not None and _FILTER_HINT.search(query):
             entries = await self._find(find, query)
             how, age = "catalog", 0.0
+            field_name = SORT_KEYS[sort]
+            entries.sort(key=lambda e: (e.get(field_name) or 0, e["name"]), reverse=descending)
+            ordered = entries
         else:
-            everything, age = await self.listing()
-            entries = [e for e in everything if str(e["name"]).startswith(query)]
+            everything, age = await self._snapshot.ordered(SORT_KEYS[sort], descending)
+            ordered = [e for e in everything if str(e["name"]).startswith(query)]
             how = "prefix"
-        field_name = SORT_KEYS[sort]
-        ordered = sorted(
-            entries, key=lambda e: (e.get(field_name) or 0, e["name"]), reverse=descending
-        )
         return ListPage(
             entries=ordered[offset : offset + limit],
             total=len(ordered),
