@@ -71,7 +71,7 @@ async def _prepare(root: str, size: int, artifacts: int) -> None:
         meta = {"team": f"t{n % 7}", "n": n}
         await store.store_artifact(
             f"runs/r{n // 100:03d}/a{n:05d}.json", f'{{"n": {n}}}', "application/json", meta
-        )  # noqa: E501
+        )
 
     await map_limited(one, range(artifacts - 1), 32)
     await store.aclose()
@@ -98,8 +98,8 @@ async def _bench(url: str, size: int, repeat: int, requests: int) -> None:
         paths = {
             "FileResponse (baseline)": "/raw",
             "storeroom serve": "/api/content?name=models/big.bin",
-        }  # noqa: E501
-        for name, path in paths.items():  # warm both
+        }
+        for path in paths.values():  # warm both
             assert await _download(http, path) == size
         for _ in range(repeat):
             for name, path in paths.items():

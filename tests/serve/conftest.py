@@ -19,6 +19,7 @@ pytest.importorskip("starlette", reason="the server extra is not installed")
 
 import httpx
 import uvicorn
+from starlette.applications import Starlette
 
 from storeroom.artifactstore import ArtifactStore
 from storeroom.files import FileStore
@@ -99,7 +100,7 @@ def store_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def make_app(root: Path, settings: ServeSettings | None = None) -> tuple[object, Served]:
+def make_app(root: Path, settings: ServeSettings | None = None) -> tuple[Starlette, Served]:
     served = Served(
         root,
         ArtifactStore(LocalProvider(str(root / "artifacts")), inline_limit=64),
@@ -112,7 +113,7 @@ def make_app(root: Path, settings: ServeSettings | None = None) -> tuple[object,
 async def client(store_root: Path) -> AsyncIterator[httpx.AsyncClient]:
     """The read-only app over the populated store, in process."""
     app, served = make_app(store_root)
-    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+    transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as http:
         yield http
     await served.artifacts.aclose()
@@ -124,7 +125,7 @@ async def writer(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     """A read-write app over a fresh store (token: :data:`TOKEN`)."""
     await populate(tmp_path)
     app, served = make_app(tmp_path, ServeSettings(allow_write=True, token=TOKEN, max_body=4096))
-    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+    transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as http:
         yield http
     await served.artifacts.aclose()
@@ -145,7 +146,7 @@ class LiveServer:
         self.url = f"http://127.0.0.1:{self.port}"
         self.app, self.served = make_app(root, settings)
         config = uvicorn.Config(
-            self.app, host="127.0.0.1", port=self.port, log_level="warning",  # type: ignore[arg-type]
+            self.app, host="127.0.0.1", port=self.port, log_level="warning",
             backlog=512, timeout_keep_alive=30,
         )  # fmt: skip
         self.server = uvicorn.Server(config)

@@ -28,7 +28,7 @@ async def test_signed_download_redirects_with_sha(s3_store: ArtifactStore) -> No
     await s3_store.store_artifact("model.bin", content, "application/octet-stream")
     await s3_store.store_artifact("tiny.txt", "small", "text/plain")  # inline: no blob to sign
     app = create_app(s3_store, None, ServeSettings(signed_downloads=True, signed_ttl=60))
-    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+    transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as http:
         redirect = await http.get("/api/content", params={"name": "model.bin"})
         tiny = await http.get("/api/content", params={"name": "tiny.txt"})
