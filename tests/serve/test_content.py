@@ -52,9 +52,13 @@ async def test_corrupt_blob_never_yields_its_last_chunk(tmp_path: Path) -> None:
         (tmp_path / blob_key(sha)).write_bytes(b"a" * 2999 + b"b")  # same size, wrong bytes
         version = await store.get_version("x.txt")
         received: list[bytes] = []
-        with pytest.raises(IntegrityError, match="sha256"):
+
+        async def consume() -> None:
             async for chunk in store.iter_content(version, chunk_size=1000):
                 received.append(chunk)
+
+        with pytest.raises(IntegrityError, match="sha256"):
+            await consume()
         assert len(b"".join(received)) == 2000  # the last chunk was held back
         (tmp_path / blob_key(sha)).write_bytes(b"a" * 10)  # truncated
         with pytest.raises(IntegrityError):
