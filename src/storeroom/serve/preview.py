@@ -18,6 +18,7 @@ remote images in any case.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 from dataclasses import dataclass, field
@@ -130,11 +131,16 @@ def _decode(data: bytes, cut: bool) -> str:
     return text
 
 
-def _markdown(text: str) -> str:
+@functools.lru_cache(maxsize=1)
+def _renderer() -> Any:
+    """The Markdown renderer, built once (building it costs more than most renders)."""
     from markdown_it import MarkdownIt
 
-    renderer = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
-    return str(renderer.render(text))
+    return MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
+
+
+def _markdown(text: str) -> str:
+    return str(_renderer().render(text))
 
 
 def _table(text: str, delimiter: str, cut: bool) -> tuple[list[str], list[list[str]], bool]:
