@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 from storeroom.artifactstore import ArtifactStore
 from storeroom.providers.local.provider import LocalProvider
 from storeroom.serve.listing import Snapshot
+from storeroom.serve.service import Browser
 
 
 class CountingProvider(LocalProvider):
@@ -76,3 +78,49 @@ async def test_forget_during_a_refresh_waits_for_a_newer_one(tmp_path: Path) -> 
         await waiting
     finally:
         await store.aclose()
+
+
+class CatalogStore(ArtifactStore):
+    """A store with the catalog's ``find`` and ``lineage`` (duck-typed by the server)."""
+
+    filters: list[str]
+
+    async def find(self, filter: str, order_by: str | None = None, limit: int | None = None,
+                   page_token: str | None = None) -> list[Any]:  # fmt: skip
+        self.filters.append(filter)
+        return [await self.get_version("b.txt")]
+
+    async def lineage(self, name: str, version: str, direction: str, depth: int) -> list[Any]:
+        return [("b.txt", "v1")] if direction == "down" else []
+
+
+async def test_search_uses_find_when_the_store_has_it(tmp_path: Path) -> None:
+    store = CatalogStore(LocalProvider(str(tmp_path)))
+    store.filters = []
+    try:
+        await store.store_artifact("a.txt", "a", metadata={"author": "ann"})
+        await store.store_artifact("b.txt", "b", metadata={"author": "bob"})
+        browser = Browser(store)
+        page = await browser.artifact_list(query="metadata.author = 'bob'")
+        assert page.searched_with == "catalog"
+        assert [e["name"] for e in page.entries] == ["b.txt"]
+        assert store.filters == ["metadata.author = 'bob'"]
+        prefix = await browser.artifact_list(query="a")  # no operator: a name prefix
+        assert prefix.searched_with == "prefix"
+        assert [e["name"] for e in prefix.entries] == ["a.txt"]
+        assert (await browser.artifact("a.txt")).downstream == [("b.txt", "v1")]
+        await browser.aclose()
+    finally:
+        await store.aclose()
+
+
+def test_lineage_inputs_recorded_in_a_manifest_become_links() -> None:
+    from types import SimpleNamespace
+
+    from storeroom.serve.service import _inputs
+
+    manifest = SimpleNamespace(
+        inputs=[("data/train.csv", 3), {"name": "cfg.json", "version": "v1"}]
+    )
+    assert _inputs(manifest) == (("data/train.csv", "v3"), ("cfg.json", "v1"))  # type: ignore[arg-type]
+    assert _inputs(SimpleNamespace()) == ()  # type: ignore[arg-type]
