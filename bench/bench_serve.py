@@ -135,17 +135,21 @@ def main() -> None:
     parser.add_argument("--artifacts", type=int, default=10_000)
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument(
+        "--root", help="a folder prepared by an earlier run (kept; else made and removed)"
+    )
     parser.add_argument("--serve", nargs=2, metavar=("ROOT", "PORT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         _serve(args.serve[0], int(args.serve[1]))
         return
-    root = tempfile.mkdtemp(prefix="bench-serve-")
+    root = args.root or tempfile.mkdtemp(prefix="bench-serve-")
     server = None
     try:
-        started = time.perf_counter()
-        asyncio.run(_prepare(root, args.size_mib * 2**20, args.artifacts))
-        print(f"stored {args.artifacts} artifacts in {time.perf_counter() - started:.1f} s")
+        if not os.path.exists(os.path.join(root, "raw-path")):
+            started = time.perf_counter()
+            asyncio.run(_prepare(root, args.size_mib * 2**20, args.artifacts))
+            print(f"stored {args.artifacts} artifacts in {time.perf_counter() - started:.1f} s")
         port = _port()
         server = subprocess.Popen([sys.executable, __file__, "--serve", root, str(port)])
         url = f"http://127.0.0.1:{port}"
@@ -161,7 +165,8 @@ def main() -> None:
         if server is not None:
             server.terminate()
             server.wait(timeout=30)
-        shutil.rmtree(root, ignore_errors=True)
+        if not args.root:
+            shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -353,13 +353,17 @@ class ArtifactStore(ArtifactStorage, AsyncResource):
         whole = start == 0 and stop == version.size
         digest = hashlib.sha256() if whole else None
         held: bytes | None = None
+        hashing: asyncio.Future[None] | None = None
         offset = start
         for key in (blob_key(version.sha256), trash_key(version.sha256)):
             try:
                 async for chunk in self._blob_chunks(key, offset, stop, whole, chunk_size):
                     offset += len(chunk)
                     if digest is not None:
-                        digest.update(chunk)
+                        if hashing is not None:
+                            await hashing
+                        # hashed in a thread while the consumer handles the chunk before it
+                        hashing = asyncio.ensure_future(asyncio.to_thread(digest.update, chunk))
                     if held is not None:
                         yield held
                     held = chunk
@@ -368,6 +372,8 @@ class ArtifactStore(ArtifactStorage, AsyncResource):
                 if offset > start:  # removed while being read: not resumable elsewhere
                     break
                 # else a running gc may have set it aside: look in the trash
+        if hashing is not None:
+            await hashing
         if offset != stop or (digest is not None and digest.hexdigest() != version.sha256):
             raise IntegrityError(
                 f"the content of {version.name!r} {version.version} is missing or does not "

@@ -24,17 +24,36 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from typing import Any
+from collections.abc import AsyncIterator
+from typing import Any, TypeVar
 
 from ..artifactstore import ArtifactStore
 from ..artifactstore.records import HEADS, Head, listing_entry, name_from_head_key
 from ..concurrency import map_limited
 from ..errors import NotFound
 
-__all__ = ["Snapshot"]
+__all__ = ["Snapshot", "paced"]
 
+_T = TypeVar("_T")
 Entry = dict[str, Any]
+#: Listed heads between two yields to the event loop during a refresh.
+_YIELD_EVERY = 64
 _Stamp = tuple[str | None, int, float]
+
+
+async def paced(items: AsyncIterator[_T]) -> AsyncIterator[_T]:
+    """``items``, yielding to the event loop every few items.
+
+    A local provider's listing never awaits, so a scan of 10,000 heads would
+    hold the loop (and every page view) until it ends; this lets the server
+    answer requests while a refresh or the storage panel walks the store.
+    """
+    count = 0
+    async for item in items:
+        yield item
+        count += 1
+        if count % _YIELD_EVERY == 0:
+            await asyncio.sleep(0)
 
 
 def _retrieve(task: asyncio.Task[Any]) -> None:
@@ -69,7 +88,7 @@ class Snapshot:
     async def _scan_once(self, generation: int) -> list[Entry]:
         provider = self.store.provider
         stamps: dict[str, _Stamp] = {}
-        async for meta in provider.iter(HEADS):
+        async for meta in paced(provider.iter(HEADS)):
             if name_from_head_key(meta.path) is not None:
                 stamps[meta.path] = (meta.etag, meta.size, meta.modified.timestamp())
         changed = [k for k, s in stamps.items() if k not in self._known or self._known[k][0] != s]

@@ -9,6 +9,7 @@ metadata, previews, error details); the one exception is Markdown, which
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping
 from datetime import datetime
@@ -16,6 +17,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from jinja2 import Environment, PackageLoader
+from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
@@ -68,8 +70,38 @@ def as_json(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
+@functools.lru_cache(maxsize=20_000)
+def _row(fields: tuple[Any, ...]) -> Markup:
+    name, version, versions, size, updated, content_type, aliases = fields
+    html = _ENV.get_template("_row.html").render(
+        name=name,
+        version=version,
+        versions=versions,
+        size=size,
+        updated=updated,
+        content_type=content_type,
+        aliases=aliases,
+    )
+    return Markup(html)  # noqa: S704 - rendered by a template with autoescape
+
+
+def artifact_row(entry: Mapping[str, Any]) -> Markup:
+    """One row of the artifact list, rendered once per distinct entry (the list page of a
+    large store is then mostly cached rows; listing entries are immutable records)."""
+    fields = (
+        str(entry["name"]),
+        str(entry.get("version", "")),
+        int(entry.get("versions") or 1),
+        int(entry.get("size") or 0),
+        str(entry.get("updated_at") or ""),
+        str(entry.get("content_type") or ""),
+        tuple(entry.get("aliases") or ()),
+    )
+    return _row(fields)
+
+
 _ENV.filters.update(size=human_size, when=when, as_json=as_json)
-_ENV.globals.update(link=link)
+_ENV.globals.update(link=link, artifact_row=artifact_row)
 
 
 def _render(template: str, status: int = 200, **context: Any) -> HTMLResponse:

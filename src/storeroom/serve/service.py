@@ -253,7 +253,10 @@ class Browser:
             ordered = entries
         else:
             everything, age = await self._snapshot.ordered(SORT_KEYS[sort], descending)
-            ordered = [e for e in everything if str(e["name"]).startswith(query)]
+            if query:
+                ordered = [e for e in everything if str(e["name"]).startswith(query)]
+            else:
+                ordered = everything
             how = "prefix"
         return ListPage(
             entries=ordered[offset : offset + limit],

@@ -37,6 +37,7 @@ from ..artifactstore.records import (
 )
 from ..concurrency import map_limited
 from ..errors import NotFound
+from .listing import paced
 
 __all__ = ["StorageReport", "storage_report"]
 
@@ -75,13 +76,15 @@ async def storage_report(store: ArtifactStore, keep: int = 1) -> StorageReport:
         raise ValueError("keep must be >= 1")
     provider = store.provider
     head_keys = [
-        m.path async for m in provider.iter(HEADS) if name_from_head_key(m.path) is not None
+        m.path async for m in paced(provider.iter(HEADS)) if name_from_head_key(m.path) is not None
     ]
     manifest_keys = [
-        m.path async for m in provider.iter(VERSIONS) if name_from_manifest_key(m.path) is not None
+        m.path
+        async for m in paced(provider.iter(VERSIONS))
+        if name_from_manifest_key(m.path) is not None
     ]
     blob_sizes: dict[str, tuple[int, float]] = {}
-    async for meta in provider.iter(BLOBS):
+    async for meta in paced(provider.iter(BLOBS)):
         sha = sha256_from_key(meta.path)
         if sha is not None:
             blob_sizes[sha] = (meta.size, meta.modified.timestamp())
