@@ -7,8 +7,11 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from storeroom.artifactstore import ArtifactStore
 from storeroom.providers.local.provider import LocalProvider
+from storeroom.serve import listing
 from storeroom.serve.listing import Snapshot
 from storeroom.serve.service import Browser
 
@@ -22,8 +25,9 @@ class CountingProvider(LocalProvider):
 
 
 async def test_snapshot_refreshes_incrementally_and_matches_list_artifacts(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(listing, "_BACKOFF_FACTOR", 0)  # refresh whenever asked (ttl=0)
     provider = CountingProvider(str(tmp_path))
     provider.reads = []
     store = ArtifactStore(provider)
@@ -124,3 +128,16 @@ def test_lineage_inputs_recorded_in_a_manifest_become_links() -> None:
     )
     assert _inputs(manifest) == (("data/train.csv", "v3"), ("cfg.json", "v1"))  # type: ignore[arg-type]
     assert _inputs(SimpleNamespace()) == ()  # type: ignore[arg-type]
+
+
+async def test_slow_refreshes_back_off(tmp_path: Path) -> None:
+    store = ArtifactStore(LocalProvider(str(tmp_path)))
+    try:
+        await store.store_artifact("one.txt", "1")
+        snapshot = Snapshot(store, ttl=60)
+        await snapshot.entries()
+        assert snapshot.interval == 60  # a quick refresh: the ttl
+        snapshot._scan_seconds = 5.0  # as if the last refresh had taken 5 s
+        assert snapshot.interval == 100
+    finally:
+        await store.aclose()

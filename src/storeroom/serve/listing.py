@@ -5,7 +5,9 @@ only where a head changed.
 one-off listing, too slow per page view of a store with 10,000 artifacts. The
 server keeps one snapshot instead:
 
-- it is served while younger than ``ttl``; an older one is still served
+- it is served while younger than ``ttl`` (or, for a store whose refresh is
+  slow, 20 times the last refresh's duration, so refreshing never takes more
+  than a small share of the server's time); an older one is still served
   (stale while it revalidates) while one background task refreshes it;
 - a refresh lists the ``heads/`` tree (one listing, no reads) and reads only
   the heads whose etag, size or time changed since the last refresh, with the
@@ -37,7 +39,10 @@ __all__ = ["Snapshot", "paced"]
 _T = TypeVar("_T")
 Entry = dict[str, Any]
 #: Listed heads between two yields to the event loop during a refresh.
-_YIELD_EVERY = 64
+_YIELD_EVERY = 16
+#: A refresh waits at least this many times its own last duration after the one before,
+#: so refreshing a large store never takes more than a small share of the server's time.
+_BACKOFF_FACTOR = 20
 _Stamp = tuple[str | None, int, float]
 
 
@@ -80,10 +85,21 @@ class Snapshot:
         self._known: dict[str, tuple[_Stamp, Entry | None]] = {}
         self._orders: dict[tuple[str, bool], list[Entry]] = {}
         self._scanning = asyncio.Lock()  # one scan at a time updates ``_known``
+        self._scan_seconds = 0.0
 
     async def _scan(self, generation: int) -> list[Entry]:
         async with self._scanning:
-            return await self._scan_once(generation)
+            started = time.monotonic()
+            try:
+                return await self._scan_once(generation)
+            finally:
+                self._scan_seconds = time.monotonic() - started
+
+    @property
+    def interval(self) -> float:
+        """Seconds a snapshot is served before a refresh: ``ttl``, or longer for a store
+        whose refresh is slow (:data:`_BACKOFF_FACTOR` times its last duration)."""
+        return max(self.ttl, _BACKOFF_FACTOR * self._scan_seconds)
 
     async def _scan_once(self, generation: int) -> list[Entry]:
         provider = self.store.provider
@@ -116,7 +132,7 @@ class Snapshot:
         """Every entry sorted by name, and the snapshot's age in seconds."""
         while True:
             current = self._entries
-            stale = current is None or time.monotonic() - self._read_at > self.ttl
+            stale = current is None or time.monotonic() - self._read_at > self.interval
             if stale and (self._refresh is None or self._refresh.done()):
                 self._refresh = asyncio.create_task(self._scan(self._generation))
                 self._refresh.add_done_callback(_retrieve)
