@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..artifactstore import ArtifactStore, ArtifactVersion
+from ..concurrency import map_limited
 from ..errors import InvalidPath, NotSupported
 from ..files import FileStore
 from ..interfaces import FileInfo
@@ -311,7 +312,9 @@ class Browser:
         name = check_name(name)
         aliases = await self.artifacts.get_aliases(name)
         ids = await self.artifacts.get_artifact_versions(name)
-        found = await asyncio.gather(*(self.artifacts.get_version(name, v) for v in ids))
+        found = await map_limited(
+            lambda v: self.artifacts.get_version(name, v), ids, self.artifacts.concurrency
+        )
         by_version: dict[str, list[str]] = {}
         for alias, version in aliases.items():
             by_version.setdefault(version, []).append(alias)
