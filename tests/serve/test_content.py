@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 
@@ -122,3 +123,18 @@ def test_content_disposition_cannot_be_broken(name: str, ascii_name: str) -> Non
     assert "\r" not in header
     assert "\n" not in header
     assert header.count('"') == 2
+
+
+async def test_a_download_stopped_early_leaves_no_task(tmp_path: Path) -> None:
+    store = ArtifactStore(LocalProvider(str(tmp_path)), inline_limit=0)
+    try:
+        await store.store_artifact("x.bin", os.urandom(5000))
+        version = await store.get_version("x.bin")
+        before = asyncio.all_tasks()
+        chunks = store.iter_content(version, chunk_size=1000)
+        assert len(await anext(chunks)) == 1000
+        await chunks.aclose()  # type: ignore[attr-defined]
+        await asyncio.sleep(0.05)
+        assert asyncio.all_tasks() == before
+    finally:
+        await store.aclose()

@@ -355,23 +355,30 @@ class ArtifactStore(ArtifactStorage, AsyncResource):
         held: bytes | None = None
         hashing: asyncio.Future[None] | None = None
         offset = start
-        for key in (blob_key(version.sha256), trash_key(version.sha256)):
-            try:
-                async for chunk in self._blob_chunks(key, offset, stop, whole, chunk_size):
-                    offset += len(chunk)
-                    if digest is not None:
-                        if hashing is not None:
-                            await hashing
-                        # hashed in a thread while the consumer handles the chunk before it
-                        hashing = asyncio.ensure_future(asyncio.to_thread(digest.update, chunk))
-                    if held is not None:
-                        yield held
-                    held = chunk
-                break
-            except NotFound:
-                if offset > start:  # removed while being read: not resumable elsewhere
+        try:
+            for key in (blob_key(version.sha256), trash_key(version.sha256)):
+                try:
+                    async for chunk in self._blob_chunks(key, offset, stop, whole, chunk_size):
+                        offset += len(chunk)
+                        if digest is not None:
+                            if hashing is not None:
+                                await hashing
+                            # hashed in a thread while the consumer handles the chunk before it
+                            hashing = asyncio.ensure_future(
+                                asyncio.to_thread(digest.update, chunk)
+                            )
+                        if held is not None:
+                            yield held
+                        held = chunk
                     break
-                # else a running gc may have set it aside: look in the trash
+                except NotFound:
+                    if offset > start:  # removed while being read: not resumable elsewhere
+                        break
+                    # else a running gc may have set it aside: look in the trash
+        except BaseException:  # the reader stopped early (or the read failed)
+            if hashing is not None:
+                hashing.cancel()
+            raise
         if hashing is not None:
             await hashing
         if offset != stop or (digest is not None and digest.hexdigest() != version.sha256):
