@@ -236,8 +236,11 @@ def demo(ctx: click.Context, store: str | None, keep: bool) -> None:
     if keep:
         console.print(f"Everything is still in {shown} (and {scratch}); look around with")
         console.print(f"   storeroom --store {shown} ls -r")
+        console.print("or browse it (artifacts, versions, diffs, files) in a web browser with")
+        console.print(f"   storeroom --store {shown} serve")
     else:
-        console.print("The demo removed what it stored. Keep it next time with --keep.")
+        console.print("The demo removed what it stored. Keep it next time with --keep,")
+        console.print("then browse it with the `storeroom --store ... serve` command it prints.")
     console.print(
         "Try it on S3, Azure or GCS unchanged: "
         "STOREROOM_URL=s3://bucket/prefix storeroom demo  (./run demo does the same)"

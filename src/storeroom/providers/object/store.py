@@ -35,7 +35,7 @@ from collections.abc import (
     Sequence,
 )
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
 import obstore
@@ -301,6 +301,22 @@ class ObjectStoreProvider(Provider):
                     pending = pending[chunk_size:]
             if pending:
                 yield pending
+
+    async def sign_url(self, path: str, *, expires_in: float) -> str:
+        """A URL that reads the object with a plain GET for ``expires_in`` seconds, no
+        credentials needed (a pre-signed URL / SAS); it carries a signature, so treat it as
+        a secret until it expires.
+
+        Raises:
+            NotSupported: the store's credentials cannot sign (anonymous, some tokens).
+        """
+        key = paths.validate_key(path)
+        if expires_in <= 0:
+            raise ValueError("expires_in must be positive")
+        with self._mapped("sign", key):
+            return await obstore.sign_async(
+                self._store, "GET", key, timedelta(seconds=expires_in)
+            )
 
     # -- writes -----------------------------------------------------------------------
 
