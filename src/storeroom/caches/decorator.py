@@ -13,6 +13,9 @@ offers ``key_for(...)`` and ``invalidate(...)``::
 
 Concurrent calls with the same key share one run (single flight). ``None``
 results are cached like any other; exceptions are never cached.
+``invalidate()`` while a run is in flight makes that run's result
+uncacheable (:meth:`SingleFlight.store`): the caller still gets it, the cache
+never keeps it, and the next call runs again.
 
 The default key is ``module.qualname(args, kwargs)`` from ``repr`` of the
 arguments, replaced by its SHA-256 when longer than 200 characters; pass
@@ -87,14 +90,16 @@ class CachedFunction(Generic[_P, _R]):
 
         async def compute() -> _R:
             value = await self.func(*args, **kwargs)
-            await self.cache.set(key, value, self.ttl)
+            await self._flight.store(key, self.cache, key, value, self.ttl)
             return value
 
         return await self._flight.run(key, compute)
 
     async def invalidate(self, *args: _P.args, **kwargs: _P.kwargs) -> None:
         """Drop the cached result of a call with these arguments."""
-        await self.cache.delete(self.key_for(*args, **kwargs))
+        key = self.key_for(*args, **kwargs)
+        self._flight.forget(key)  # a run in flight must not cache what it computed
+        await self.cache.delete(key)
 
 
 def cached(

@@ -22,8 +22,11 @@ evictions and expirations inside Redis are Redis's own (see ``INFO stats``).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
+import socket
+import ssl
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
@@ -31,6 +34,7 @@ from redis.asyncio import ConnectionPool, Redis
 from redis.exceptions import (
     AuthenticationError,
     AuthorizationError,
+    DataError,
     NoPermissionError,
     RedisError,
     ResponseError,
@@ -42,6 +46,7 @@ from ..errors import (
     BackendUnavailable,
     ConfigurationError,
     IntegrityError,
+    InvalidPath,
     PermissionDenied,
     StorageError,
 )
@@ -75,15 +80,72 @@ def glob_escape(text: str) -> str:
 
 
 def map_error(exc: BaseException, where: str) -> StorageError:
-    """The storeroom error for a redis-py error (the one mapping point of this backend)."""
+    """The storeroom error for a redis-py error (the one mapping point of this backend).
+
+    Connection failures say what went wrong (refused, unknown host, TLS,
+    timeout) and what to do next; ``where`` is already masked.
+    """
     name = type(exc).__name__
-    if isinstance(exc, (AuthenticationError, AuthorizationError, NoPermissionError)):
-        return PermissionDenied(f"Redis at {where} refused access ({name})")
-    if isinstance(exc, ResponseError) and str(exc).startswith(("NOAUTH", "WRONGPASS", "NOPERM")):
-        return PermissionDenied(f"Redis at {where} refused access ({name})")
-    if isinstance(exc, (RedisConnectionError, RedisTimeoutError, OSError)):
-        return BackendUnavailable(f"Redis at {where} is unavailable ({name}: {exc})")
-    return StorageError(f"Redis at {where} failed ({name}: {exc})")
+    if isinstance(exc, (AuthenticationError, AuthorizationError, NoPermissionError)) or (
+        isinstance(exc, ResponseError) and str(exc).startswith(("NOAUTH", "WRONGPASS", "NOPERM"))
+    ):
+        return PermissionDenied(
+            f"Redis at {where} refused access ({name}: {_first_line(exc)}); "
+            "check the user name and password in the URL and that user's ACL"
+        )
+    if isinstance(exc, DataError):
+        return InvalidPath(f"cannot send this to Redis at {where}: {exc}")
+    if isinstance(exc, ResponseError) and str(exc).startswith(_UNAVAILABLE_REPLIES):
+        return BackendUnavailable(f"Redis at {where} cannot serve now ({_first_line(exc)})")
+    if isinstance(exc, (RedisConnectionError, RedisTimeoutError, OSError, TimeoutError)):
+        return BackendUnavailable(f"Redis at {where} is unavailable: {_why(exc, where)}")
+    return StorageError(f"Redis at {where} failed ({name}: {_first_line(exc)})")
+
+
+#: Error replies that mean "not now" (a failover, a loading replica), not "never".
+_UNAVAILABLE_REPLIES = ("READONLY", "LOADING", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _why(exc: BaseException, where: str) -> str:
+    """What a connection failure means and the next step, from the whole cause chain."""
+    chain: list[BaseException] = []
+    seen: BaseException | None = exc
+    while seen is not None and seen not in chain and len(chain) < 10:
+        chain.append(seen)
+        seen = seen.__cause__ or seen.__context__
+    text = " ".join(str(error) for error in chain)
+    tls = where.startswith("rediss") or "+tls" in where.split("://")[0]
+    if any(isinstance(error, ssl.SSLError) for error in chain) or "SSL" in text:
+        return (
+            f"the TLS handshake failed ({_first_line(exc)}); if the server does not "
+            "speak TLS use redis:// instead of rediss://, else check its certificate"
+        )
+    if any(isinstance(error, ConnectionRefusedError) for error in chain) or "refused" in text:
+        return "connection refused: nothing listens there; start Redis or fix the host and port"
+    if any(isinstance(error, socket.gaierror) for error in chain) or (
+        "Name or service not known" in text or "nodename nor servname" in text
+    ):
+        return "the host name does not resolve; check the host in the URL"
+    timed_out = any(
+        isinstance(error, (TimeoutError, RedisTimeoutError, asyncio.TimeoutError))
+        for error in chain
+    )
+    if timed_out and tls:
+        return (
+            "no TLS handshake in time: the server may not speak TLS (then use redis:// "
+            "instead of rediss://), or it is too slow to answer"
+        )
+    if timed_out:
+        return (
+            f"no answer in time ({_first_line(exc)}); check that the host and port are "
+            "those of a Redis server and that it is not overloaded, or raise ?timeout="
+        )
+    return f"{type(exc).__name__}: {_first_line(exc)}"
 
 
 class RedisCache(Cache):
@@ -213,6 +275,11 @@ class RedisCache(Cache):
 
     def _set_args(self, key: str, value: Any, seconds: float | None) -> tuple[Any, ...]:
         data = self._serializer.dumps(value)
+        if not isinstance(data, (bytes, bytearray)):
+            raise ConfigurationError(
+                f"the serializer {type(self._serializer).__name__} returned a "
+                f"{type(data).__name__}, not bytes"
+            )
         if seconds is None:
             return ("SET", self._prefix + key, data)
         return ("SET", self._prefix + key, data, "PX", max(1, round(seconds * 1000)))
@@ -293,7 +360,11 @@ class RedisCache(Cache):
     async def _call_all(self, commands: list[tuple[Any, ...]]) -> None:
         error: BaseException | None = None
         done = 0
-        for future in self._pipe.call_many(commands):
+        try:
+            futures = self._pipe.call_many(commands)
+        except DataError as exc:  # none was queued
+            raise map_error(exc, self._where) from exc
+        for future in futures:
             try:
                 await future
                 done += 1
