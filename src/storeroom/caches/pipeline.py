@@ -38,7 +38,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 from redis.asyncio.connection import AbstractConnection, ConnectionPool
@@ -137,12 +137,20 @@ class AutoPipeline:
             return the connection to it).
         timeout: seconds without a reply, while commands are outstanding,
             before the connection is given up (``None``: wait forever).
+        also_close: awaited by :meth:`aclose` last (what the pool depends on,
+            such as Sentinel's own connections).
     """
 
     def __init__(
-        self, pool: ConnectionPool, *, owns_pool: bool, timeout: float | None
+        self,
+        pool: ConnectionPool,
+        *,
+        owns_pool: bool,
+        timeout: float | None,
+        also_close: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._pool = pool
+        self._also_close = also_close
         self._owns_pool = owns_pool
         self._timeout = timeout
         self._progress = 0.0  # loop time of the last reply, or of a send after none was due
@@ -189,6 +197,14 @@ class AutoPipeline:
         if idle is not None and not idle.done():
             idle.set_result(None)
         return futures
+
+    def groups(self, keys: Sequence[str]) -> list[list[int]]:
+        """One server takes any keys in one multi-key command: one group of every position."""
+        return [list(range(len(keys)))] if keys else []
+
+    async def primaries(self) -> list[AutoPipeline]:
+        """The one primary this pipeline talks to (a cluster has several)."""
+        return [self]
 
     def _start(self) -> asyncio.AbstractEventLoop:
         loop = self._loop
@@ -376,6 +392,8 @@ class AutoPipeline:
             await self._pool.release(conn)
         if self._owns_pool:
             await self._pool.disconnect()
+        if self._also_close is not None:
+            await self._also_close()
 
 
 def _connection_error(exc: BaseException) -> BaseException:

@@ -54,6 +54,7 @@ from ..options import mask, option_bool, option_float, reject_unknown, split_opt
 from .base import DEFAULT_TTL, Cache, item_pairs, ttl_seconds
 from .pipeline import AutoPipeline
 from .serializers import MsgpackSerializer, Serializer, SignedPickleSerializer
+from .topology import Pipeline, connect
 
 __all__ = ["RedisCache"]
 
@@ -180,20 +181,12 @@ class RedisCache(Cache):
         if isinstance(url, Redis):
             pool = url.connection_pool
             self._where = mask(_pool_url(pool))
-            owns_pool = False
+            if pool.connection_kwargs.get("decode_responses"):
+                raise ConfigurationError("RedisCache needs a client with decode_responses=False")
+            self._pipe: Pipeline = AutoPipeline(pool, owns_pool=False, timeout=timeout)
         else:
             self._where = mask(url)
-            try:
-                # Replies are timed by the pipeline's watchdog, not per read.
-                pool = ConnectionPool.from_url(
-                    url, socket_timeout=None, socket_connect_timeout=timeout
-                )
-            except ValueError:
-                raise ConfigurationError(f"bad Redis URL {self._where!r}") from None
-            owns_pool = True
-        if pool.connection_kwargs.get("decode_responses"):
-            raise ConfigurationError("RedisCache needs a client with decode_responses=False")
-        self._pipe = AutoPipeline(pool, owns_pool=owns_pool, timeout=timeout)
+            self._pipe = connect(url, timeout)
         self._healthy = True
 
     @classmethod
@@ -242,10 +235,10 @@ class RedisCache(Cache):
         """The Redis key that holds ``key``."""
         return self._prefix + key
 
-    async def _call(self, *args: Any) -> Any:
-        """Run one command: its reply, or ``_FAILED`` when it failed open."""
+    async def _call(self, *args: Any, via: AutoPipeline | None = None) -> Any:
+        """Run one command (on the node ``via``, else by its key): its reply, or ``_FAILED``."""
         try:
-            reply = await self._pipe.call(*args)
+            reply = await (via or self._pipe).call(*args)
         except (RedisError, OSError) as exc:
             return self._failed(exc)
         if not self._healthy:
@@ -307,34 +300,44 @@ class RedisCache(Cache):
         await self._call("UNLINK", self._prefix + key)
 
     async def clear(self) -> None:
+        """``SCAN MATCH`` this namespace on every primary and ``UNLINK`` what it finds."""
         pattern = glob_escape(self._prefix) + "*"
-        cursor: Any = b"0"
-        while True:
-            reply = await self._call("SCAN", cursor, "MATCH", pattern, "COUNT", _SCAN_COUNT)
-            if reply is _FAILED:
-                return
-            cursor, keys = reply
-            if keys and await self._call("UNLINK", *keys) is _FAILED:
-                return
-            if int(cursor) == 0:
-                return
+        try:
+            nodes = await self._pipe.primaries()
+        except (RedisError, OSError) as exc:
+            self._failed(exc)
+            return
+        for node in nodes:
+            cursor: Any = b"0"
+            while True:
+                reply = await self._call(
+                    "SCAN", cursor, "MATCH", pattern, "COUNT", _SCAN_COUNT, via=node
+                )
+                if reply is _FAILED:
+                    return
+                cursor, keys = reply
+                if keys and await self._each_group("UNLINK", keys) is None:
+                    return
+                if int(cursor) == 0:
+                    break
 
     async def get_many(self, keys: Iterable[str]) -> dict[str, Any]:
-        """One ``MGET`` for all ``keys``: one round trip."""
+        """One ``MGET`` for all ``keys`` (one per hash slot on a cluster): one round trip."""
         wanted = list(keys)
         if not wanted:
             return {}
-        raws = await self._call("MGET", *[self._prefix + key for key in wanted])
-        if raws is _FAILED:
+        replies = await self._each_group("MGET", [self._prefix + key for key in wanted])
+        if replies is None:
             self._misses += len(wanted)
             return {}
         found: dict[str, Any] = {}
-        for key, raw in zip(wanted, raws, strict=True):
-            if raw is not None:
-                try:
-                    found[key] = self._decode(raw)
-                except IntegrityError:
-                    continue
+        for positions, raws in replies:
+            for position, raw in zip(positions, raws, strict=True):
+                if raw is not None:
+                    try:
+                        found[wanted[position]] = self._decode(raw)
+                    except IntegrityError:
+                        continue
         self._hits += len(found)
         self._misses += len(wanted) - len(found)
         return found
@@ -344,35 +347,54 @@ class RedisCache(Cache):
         items: Mapping[str, Any] | Iterable[tuple[str, Any]],
         ttl: float | None = DEFAULT_TTL,
     ) -> None:
-        """One ``SET`` per item, all sent in one write: one round trip."""
+        """One ``SET`` per item, all sent in one write (per node): one round trip."""
         seconds = ttl_seconds(ttl)
-        await self._call_all(
-            [self._set_args(key, value, seconds) for key, value in item_pairs(items)]
-        )
+        commands = [self._set_args(key, value, seconds) for key, value in item_pairs(items)]
+        replies = await self._gather(self._queue_many(commands))
+        if replies is not None:
+            self._sets += len(replies)
 
     async def delete_many(self, keys: Iterable[str]) -> None:
-        """One ``UNLINK`` for all ``keys``."""
+        """One ``UNLINK`` for all ``keys`` (one per hash slot on a cluster)."""
         wanted = [self._prefix + key for key in keys]
         if wanted:
             self._deletes += len(wanted)
-            await self._call("UNLINK", *wanted)
+            await self._each_group("UNLINK", wanted)
 
-    async def _call_all(self, commands: list[tuple[Any, ...]]) -> None:
-        error: BaseException | None = None
-        done = 0
+    async def _each_group(
+        self, command: str, keys: list[Any]
+    ) -> list[tuple[list[int], Any]] | None:
+        """``command`` once per slot group of ``keys``, all queued at once.
+
+        Returns ``(positions, reply)`` per group, or ``None`` when it failed open.
+        """
         try:
-            futures = self._pipe.call_many(commands)
+            groups = self._pipe.groups(keys)
+        except DataError as exc:
+            raise map_error(exc, self._where) from exc
+        futures = self._queue_many([(command, *[keys[i] for i in group]) for group in groups])
+        replies = await self._gather(futures)
+        return None if replies is None else list(zip(groups, replies, strict=True))
+
+    def _queue_many(self, commands: list[tuple[Any, ...]]) -> list[Any]:
+        try:
+            return self._pipe.call_many(commands)
         except DataError as exc:  # none was queued
             raise map_error(exc, self._where) from exc
+
+    async def _gather(self, futures: list[Any]) -> list[Any] | None:
+        """Every reply, or ``None`` when one failed open; waits for all, reports the first error."""
+        error: BaseException | None = None
+        replies: list[Any] = []
         for future in futures:
             try:
-                await future
-                done += 1
-            except (RedisError, OSError) as exc:  # wait for all; report the first
+                replies.append(await future)
+            except (RedisError, OSError) as exc:
                 error = error or exc
-        self._sets += done
         if error is not None:
             self._failed(error)
+            return None
+        return replies
 
     async def aclose(self) -> None:
         """Close the connection (and the pool, when this cache made it)."""
