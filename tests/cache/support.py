@@ -28,8 +28,15 @@ __all__ = [
     "require_retention",
 ]
 
-#: Every cache the conformance suite runs on.
-CACHE_KINDS = ("memory", "redis", "noop")
+#: Every cache the conformance suite runs on (Redis alone, as a Cluster, through Sentinel).
+CACHE_KINDS = ("memory", "redis", "redis-cluster", "redis-sentinel", "noop")
+
+#: The fixture that gives the URL of each Redis topology.
+_REDIS_URL_FIXTURES = {
+    "redis": "redis_url",
+    "redis-cluster": "redis_cluster_url",
+    "redis-sentinel": "redis_sentinel_url",
+}
 
 
 def redis_cache_namespace(request: pytest.FixtureRequest, label: str = "") -> str:
@@ -44,8 +51,8 @@ def make_cache(kind: str, request: pytest.FixtureRequest, **options: Any) -> Cac
         return MemoryCache(options.pop("max_entries", 100_000), **options)
     if kind == "noop":
         return NoOpCache()
-    if kind == "redis":
-        url: str = request.getfixturevalue("redis_url")
+    if kind in _REDIS_URL_FIXTURES:
+        url: str = request.getfixturevalue(_REDIS_URL_FIXTURES[kind])
         namespace = options.pop("namespace", None) or redis_cache_namespace(request)
         return RedisCache(url, namespace=namespace, **options)
     raise ValueError(f"unknown cache kind {kind!r}")
