@@ -84,8 +84,9 @@ class Cluster:
     def primaries(self) -> list[int]:
         """Ports of the nodes that are primaries now."""
         return [
-            port for port in self.processes
-            if self.processes[port].poll() is None and "role:master" in ask(port, "INFO", "replication")
+            port
+            for port, process in self.processes.items()
+            if process.poll() is None and "role:master" in ask(port, "INFO", "replication")
         ]
 
     def kill(self, port: int) -> None:
@@ -101,7 +102,11 @@ class Cluster:
             if all("cluster_state:ok" in state for state in states) and len(self.primaries()) == 3:
                 return
             time.sleep(0.1)
-        raise RuntimeError(f"the Redis Cluster did not become ready in {timeout:g} s")
+        port = next(iter(self.processes))
+        raise RuntimeError(
+            f"the Redis Cluster did not become ready in {timeout:g} s; node {port} sees:\n"
+            + ask(port, "CLUSTER", "NODES")
+        )
 
     def stop(self) -> None:
         for process in self.processes.values():

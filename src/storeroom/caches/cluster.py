@@ -39,8 +39,16 @@ from typing import Any, Final
 
 from redis.asyncio.connection import ConnectionPool
 from redis.crc import key_slot
+from redis.exceptions import (
+    AskError,
+    ClusterDownError,
+    DataError,
+    MovedError,
+    RedisError,
+    ResponseError,
+    TryAgainError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import DataError, RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ..errors import ConfigurationError
@@ -53,7 +61,6 @@ MAX_ATTEMPTS: Final = 5
 _SLOTS: Final = 16384
 #: Pause before the n-th retry after a failure: the failover needs a moment.
 _PAUSE: Final = 0.1
-_RETRY_REPLIES: Final = ("CLUSTERDOWN", "TRYAGAIN")
 
 Address = tuple[str, int]
 
@@ -186,19 +193,19 @@ class ClusterPipeline:
             outer.set_result(inner.result())
             return
         if attempt < MAX_ATTEMPTS and not self._closed:
-            text = str(error) if isinstance(error, ResponseError) else ""
-            if text.startswith(("MOVED ", "ASK ")):
-                kind, slot, where = text.split()[:3]
-                host, _, port = where.rpartition(":")
+            if isinstance(error, AskError):  # MovedError is one too
+                host, port = error.node_addr
                 address = (host or self._seeds[0][0], int(port))
-                if kind == "MOVED":
+                moved = isinstance(error, MovedError)
+                if moved:
                     if self._slots is not None:
-                        self._slots[int(slot)] = address
+                        self._slots[error.slot_id] = address
                     self._start_refresh(0.0)
-                self._dispatch(self._node(address), args, outer, attempt + 1, asking=kind == "ASK")
+                self._dispatch(self._node(address), args, outer, attempt + 1, asking=not moved)
                 return
-            if text.startswith(_RETRY_REPLIES) or isinstance(
-                error, (RedisConnectionError, RedisTimeoutError, OSError)
+            if isinstance(
+                error,
+                (ClusterDownError, TryAgainError, RedisConnectionError, RedisTimeoutError, OSError),
             ):
                 self._wait(args, outer, attempt + 1)
                 self._start_refresh(_PAUSE * attempt)

@@ -32,12 +32,18 @@ from typing import Any, Final
 
 from redis.asyncio import ConnectionPool, Redis
 from redis.exceptions import (
+    AskError,
     AuthenticationError,
     AuthorizationError,
+    BusyLoadingError,
+    ClusterDownError,
     DataError,
+    MasterDownError,
     NoPermissionError,
+    ReadOnlyError,
     RedisError,
     ResponseError,
+    TryAgainError,
 )
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -96,15 +102,26 @@ def map_error(exc: BaseException, where: str) -> StorageError:
         )
     if isinstance(exc, DataError):
         return InvalidPath(f"cannot send this to Redis at {where}: {exc}")
-    if isinstance(exc, ResponseError) and str(exc).startswith(_UNAVAILABLE_REPLIES):
-        return BackendUnavailable(f"Redis at {where} cannot serve now ({_first_line(exc)})")
+    if isinstance(exc, _UNAVAILABLE_REPLIES):
+        reply = getattr(exc, "status_code", None) or name
+        return BackendUnavailable(
+            f"Redis at {where} cannot serve now ({reply}: {_first_line(exc)}); "
+            "a failover may be under way: try again shortly"
+        )
     if isinstance(exc, (RedisConnectionError, RedisTimeoutError, OSError, TimeoutError)):
         return BackendUnavailable(f"Redis at {where} is unavailable: {_why(exc, where)}")
     return StorageError(f"Redis at {where} failed ({name}: {_first_line(exc)})")
 
 
 #: Error replies that mean "not now" (a failover, a loading replica), not "never".
-_UNAVAILABLE_REPLIES = ("READONLY", "LOADING", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN")
+_UNAVAILABLE_REPLIES = (
+    ReadOnlyError,
+    BusyLoadingError,
+    MasterDownError,
+    ClusterDownError,
+    TryAgainError,
+    AskError,  # MOVED and ASK left over after the redirections allowed
+)
 
 
 def _first_line(exc: BaseException) -> str:
