@@ -397,7 +397,7 @@ async def test_from_url_reads_its_options(redis_url: str, request: pytest.Fixtur
 
 @pytest.mark.parametrize(
     ("query", "message"),
-    [("colour=red", "known: fail_open, namespace"), ("serializer=yaml", "msgpack, pickle"),
+    [("colour=red", "known: fail_open, local, namespace"), ("serializer=yaml", "msgpack, pickle"),
      ("serializer=pickle", "signing_key"), ("fail_open=maybe", "boolean"),
      ("timeout=soon", "number")],
 )

@@ -198,6 +198,11 @@ class AutoPipeline:
             idle.set_result(None)
         return futures
 
+    @property
+    def pool(self) -> ConnectionPool:
+        """The pool the connection comes from."""
+        return self._pool
+
     def groups(self, keys: Sequence[str]) -> list[list[int]]:
         """One server takes any keys in one multi-key command: one group of every position."""
         return [list(range(len(keys)))] if keys else []

@@ -27,10 +27,12 @@ import logging
 import re
 import socket
 import ssl
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 
 from redis.asyncio import ConnectionPool, Redis
+from redis.asyncio.connection import SSLConnection
+from redis.asyncio.sentinel import MasterNotFoundError, SentinelConnectionPool
 from redis.exceptions import (
     AskError,
     AuthenticationError,
@@ -61,6 +63,7 @@ from .base import DEFAULT_TTL, Cache, item_pairs, ttl_seconds
 from .pipeline import AutoPipeline
 from .serializers import MsgpackSerializer, Serializer, SignedPickleSerializer
 from .topology import Pipeline, connect
+from .tracking import Endpoint, Tracker
 
 __all__ = ["RedisCache"]
 
@@ -68,7 +71,9 @@ log = logging.getLogger("storeroom.caches.redis")
 
 DEFAULT_URL: Final = "redis://127.0.0.1:6379/0"
 DEFAULT_NAMESPACE: Final = "storeroom"
-_OPTIONS = frozenset({"namespace", "fail_open", "timeout", "serializer", "signing_key"})
+_OPTIONS = frozenset(
+    {"namespace", "fail_open", "timeout", "serializer", "signing_key", "local"}
+)
 _GLOB = re.compile(r"([*?\[\]\\])")
 _SCAN_COUNT = 1000
 _FAILED: Final = object()  # a command that failed open
@@ -138,6 +143,11 @@ def _why(exc: BaseException, where: str) -> str:
         seen = seen.__cause__ or seen.__context__
     text = " ".join(str(error) for error in chain)
     tls = where.startswith("rediss") or "+tls" in where.split("://")[0]
+    if any(isinstance(error, MasterNotFoundError) for error in chain):
+        return (
+            f"no sentinel names a primary for this service ({_first_line(exc)}); "
+            "check the service name in the URL and that the sentinels monitor it"
+        )
     if any(isinstance(error, ssl.SSLError) for error in chain) or "SSL" in text:
         return (
             f"the TLS handshake failed ({_first_line(exc)}); if the server does not "
@@ -204,15 +214,20 @@ class RedisCache(Cache):
         else:
             self._where = mask(url)
             self._pipe = connect(url, timeout)
+        self._timeout = timeout
         self._healthy = True
 
     @classmethod
-    def from_url(cls, url: str, **options: Any) -> RedisCache:
+    def from_url(cls, url: str, **options: Any) -> Cache:
         """``redis://host:port/db?namespace=app&fail_open=true&timeout=5``.
 
         Options: ``namespace``, ``fail_open``, ``timeout`` (seconds),
-        ``serializer`` (``msgpack`` or ``pickle``) and ``signing_key`` (required
-        for ``pickle``; better passed as a keyword than in the URL).
+        ``serializer`` (``msgpack`` or ``pickle``), ``signing_key`` (required
+        for ``pickle``; better passed as a keyword than in the URL) and
+        ``local`` (keep that many hot keys in process, kept correct by
+        invalidation pushes: the result is a :class:`~.tiered.TieredCache`).
+        The URL may name a cluster (``redis+cluster://``) or sentinels
+        (``redis+sentinel://``): see :mod:`~.topology`.
         """
         url, options = split_options(url, options)
         reject_unknown(options, _OPTIONS, url)
@@ -229,13 +244,21 @@ class RedisCache(Cache):
                 raise ConfigurationError(
                     f"unknown serializer {serializer!r}; known: msgpack, pickle"
                 )
-        return cls(
+        local = option_float("local", options.get("local"))
+        if local is not None and (local < 1 or local != int(local)):
+            raise ConfigurationError(f"local must be a whole number of keys >= 1, not {local:g}")
+        cache = cls(
             url,
             namespace=str(options.get("namespace", DEFAULT_NAMESPACE)),
             serializer=serializer,
             fail_open=option_bool("fail_open", options.get("fail_open", False)),
             timeout=option_float("timeout", options.get("timeout", 5.0)),
         )
+        if local is None:
+            return cache
+        from .tiered import TieredCache  # (it imports this module)
+
+        return TieredCache(cache, max_entries=int(local))
 
     def __repr__(self) -> str:
         return (
@@ -413,9 +436,43 @@ class RedisCache(Cache):
             return None
         return replies
 
+    def tracker(
+        self, *, on_keys: Callable[[list[bytes]], None], on_lost: Callable[[], None]
+    ) -> Tracker:
+        """A :class:`~.tracking.Tracker` of this namespace on every primary (not started)."""
+        return Tracker(
+            self._tracking_endpoints,
+            self._prefix.encode(),
+            on_keys=on_keys,
+            on_lost=on_lost,
+            timeout=self._timeout or 5.0,
+        )
+
+    async def _tracking_endpoints(self) -> list[Endpoint]:
+        return [await _endpoint(node.pool) for node in await self._pipe.primaries()]
+
     async def aclose(self) -> None:
         """Close the connection (and the pool, when this cache made it)."""
         await self._pipe.aclose()
+
+
+async def _endpoint(pool: ConnectionPool) -> Endpoint:
+    """Where the connections of ``pool`` go now (a Sentinel pool asks the sentinels)."""
+    kwargs = pool.connection_kwargs
+    tls: ssl.SSLContext | None = None
+    if issubclass(pool.connection_class, SSLConnection):
+        tls = ssl.create_default_context(cafile=kwargs.get("ssl_ca_certs"))
+        if kwargs.get("ssl_cert_reqs") in ("none", ssl.CERT_NONE):
+            tls.check_hostname = False
+            tls.verify_mode = ssl.CERT_NONE
+    username, password = kwargs.get("username"), kwargs.get("password")
+    if isinstance(pool, SentinelConnectionPool):
+        host, port = await pool.get_master_address()  # type: ignore[no-untyped-call]
+        return Endpoint(host, int(port), tls=tls, username=username, password=password)
+    if "path" in kwargs:
+        return Endpoint(path=kwargs["path"], username=username, password=password)
+    host, port = kwargs.get("host", "127.0.0.1"), int(kwargs.get("port", 6379))
+    return Endpoint(host, port, tls=tls, username=username, password=password)
 
 
 def _pool_url(pool: ConnectionPool) -> str:
