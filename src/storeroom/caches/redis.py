@@ -319,6 +319,24 @@ class RedisCache(Cache):
 
     async def get(self, key: str, default: Any = None) -> Any:
         raw = await self._call("GET", self._prefix + key)
+        return self._found(raw, default)
+
+    async def get_expiring(self, key: str, default: Any = None) -> tuple[Any, float | None]:
+        """``get``, and the seconds the entry has left (``None``: no expiry or a miss).
+
+        ``GET`` and ``PTTL`` go out together: one round trip.
+        """
+        replies = await self._gather(
+            self._queue_many([("GET", self._prefix + key), ("PTTL", self._prefix + key)])
+        )
+        if replies is None:
+            return self._found(_FAILED, default), None
+        value = self._found(replies[0], default)
+        left = int(replies[1])
+        return value, (left / 1000 if left > 0 else None)
+
+    def _found(self, raw: Any, default: Any) -> Any:
+        """The value of a ``GET`` reply (counted as a hit or a miss)."""
         if raw is None or raw is _FAILED:
             self._misses += 1
             return default

@@ -13,7 +13,9 @@ client tracking, ``BCAST`` on the namespace prefix):
   (and no flush) arrived while it was being read, so a read that raced a
   write never plants the old value;
 - this cache's own ``set`` and ``delete`` go to Redis and drop the near copy
-  (the next read fills it), so its own writes need no push to be seen.
+  (the next read fills it), so its own writes need no push to be seen;
+- a near entry expires when its Redis entry does (``PTTL`` is read with the
+  value, in the same round trip).
 
 So a change made by any client is never served from the near copy after
 its invalidation has arrived here; before that, the near copy may be as old
@@ -95,7 +97,7 @@ class TieredCache(Cache):
         reading[0] += 1
         flushes = self._flushes
         try:
-            value = await self.far.get(key, MISSING)
+            value, left = await self.far.get_expiring(key, MISSING)
         finally:
             reading[0] -= 1
             if not reading[0]:
@@ -105,7 +107,8 @@ class TieredCache(Cache):
             return default
         self._hits += 1
         if self.tracker.live and not reading[1] and flushes == self._flushes:
-            await self.near.set(key, value, self._near_ttl)
+            ttls = [ttl for ttl in (left, self._near_ttl) if ttl]
+            await self.near.set(key, value, min(ttls) if ttls else None)
         return value
 
     async def set(self, key: str, value: Any, ttl: float | None = DEFAULT_TTL) -> None:

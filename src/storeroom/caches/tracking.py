@@ -27,6 +27,7 @@ import asyncio
 import contextlib
 import logging
 import ssl
+import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -131,6 +132,8 @@ class Tracker:
         self._timeout = timeout
         self._heartbeat = heartbeat
         self.live = False
+        #: The client name of the tracking connections (``CLIENT LIST`` shows it).
+        self.name = f"storeroom-tracking-{uuid.uuid4().hex[:12]}"
         #: Completed handshakes so far (a test waits for the next one).
         self.sessions = 0
         self._task: asyncio.Task[None] | None = None
@@ -214,6 +217,7 @@ class Tracker:
         hello: list[Any] = ["HELLO", "3"]
         if endpoint.password is not None:
             hello += ["AUTH", endpoint.username or "default", endpoint.password]
+        hello += ["SETNAME", self.name]
         tracking = ["CLIENT", "TRACKING", "ON", "BCAST", "PREFIX", self._prefix]
         writer.write(b"".join(_packed(command) for command in (hello, tracking)))
         for _ in range(2):
