@@ -39,6 +39,10 @@ class SingleFlight(Generic[_K, _T]):
         """Keys with work in progress."""
         return len(self._running)
 
+    def __contains__(self, key: object) -> bool:
+        """Whether work for ``key`` is in progress."""
+        return key in self._running
+
     async def run(self, key: _K, work: Callable[[], Awaitable[_T]]) -> _T:
         """The result of ``work()``, shared with every concurrent caller of ``key``."""
         task = self._running.get(key)

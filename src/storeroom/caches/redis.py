@@ -286,6 +286,15 @@ class RedisCache(Cache):
             log.info("Redis cache at %s is reachable again", self._where)
         return reply
 
+    async def execute(self, *args: Any) -> Any:
+        """Run one raw command in this cache's pipeline (on a cluster, routed by ``args[1]``).
+
+        Failures are mapped like every command's; failing open gives ``None``.
+        Keys are not prefixed: use :meth:`key`.
+        """
+        reply = await self._call(*args)
+        return None if reply is _FAILED else reply
+
     def _failed(self, exc: BaseException) -> Any:
         error = map_error(exc, self._where)
         if not (self.fail_open and isinstance(error, BackendUnavailable)):

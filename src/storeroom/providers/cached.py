@@ -32,9 +32,10 @@ import asyncio
 import builtins
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Iterable, Mapping
 from datetime import datetime
-from typing import Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from .. import paths
+from ..caches.base import MISSING
 from ..caches.flight import SingleFlight
 from ..interfaces import CacheBackend
 from .base import (
@@ -46,6 +47,9 @@ from .base import (
     PutMode,
     check_range,
 )
+
+if TYPE_CHECKING:
+    from ..caches.stampede import StampedeLock
 
 __all__ = ["CachedProvider"]
 
@@ -98,6 +102,10 @@ class CachedProvider(Provider):
         max_object_size: objects larger than this many bytes are never cached.
         prefix: put before every cache key, so several providers can share a cache.
         close_inner: whether :meth:`aclose` also closes ``provider`` and ``cache``.
+        lock: a :class:`~storeroom.caches.stampede.StampedeLock`: when many
+            processes miss one object, one reads it and the others wait for
+            the cache (objects over ``max_object_size`` are then read one
+            process at a time, as none is cached).
     """
 
     def __init__(
@@ -109,6 +117,7 @@ class CachedProvider(Provider):
         max_object_size: int = DEFAULT_MAX_OBJECT_SIZE,
         prefix: str = "object:",
         close_inner: bool = True,
+        lock: StampedeLock | None = None,
     ) -> None:
         if max_object_size < 0:
             raise ValueError("max_object_size must be >= 0")
@@ -119,6 +128,7 @@ class CachedProvider(Provider):
         self.capabilities = provider.capabilities
         self._prefix = prefix
         self._close_inner = close_inner
+        self.lock = lock
         self._flight: SingleFlight[str, GetResult] = SingleFlight()
         self._writing: dict[str, int] = {}  # key -> writes of it not yet settled
         self._settling: set[asyncio.Task[Any]] = set()
@@ -187,7 +197,15 @@ class CachedProvider(Provider):
                 await self._flight.store(key, self.cache, key, encode_entry(fetched), self.ttl)
             return fetched
 
-        return await self._flight.run(key, fetch)
+        if self.lock is None:
+            return await self._flight.run(key, fetch)
+
+        async def lookup() -> Any:
+            cached = decode_entry(await self.cache.get(key))
+            return MISSING if cached is None else cached
+
+        lock = self.lock
+        return await self._flight.run(key, lambda: lock.run(key, lookup, fetch))
 
     async def read_range(self, path: str, start: int, end: int | None = None) -> bytes:
         check_range(start, end)
