@@ -138,6 +138,7 @@ class Tracker:
         self.sessions = 0
         self._task: asyncio.Task[None] | None = None
         self._up: asyncio.Event | None = None
+        self._closing = False
 
     def start(self) -> None:
         """Start listening (in the background) if not already."""
@@ -161,7 +162,7 @@ class Tracker:
         if self._up is not None:
             self._up.clear()
         self._on_lost()  # first: nothing is served from the near copy after this
-        if was:
+        if was and not self._closing:
             log.warning("Redis invalidations lost (%s): near cache flushed", why)
 
     async def _run(self) -> None:
@@ -170,6 +171,7 @@ class Tracker:
             try:
                 await self._session()
             except asyncio.CancelledError:
+                self._closing = True
                 self._lose("closed")
                 raise
             except Exception as exc:  # any trouble: flush, then reconnect
@@ -183,25 +185,25 @@ class Tracker:
             asyncio.gather(*(self._open(endpoint) for endpoint in endpoints)), self._timeout
         )
         pending: list[deque[asyncio.Future[Any]]] = [deque() for _ in streams]
+        tasks = [
+            asyncio.ensure_future(self._listen(reader, waiting))
+            for (reader, _), waiting in zip(streams, pending, strict=True)
+        ]
         try:
-            readers = [
-                asyncio.ensure_future(self._listen(reader, waiting))
-                for (reader, _), waiting in zip(streams, pending, strict=True)
-            ]
             self.live = True
             self.sessions += 1
             assert self._up is not None
             self._up.set()
-            beat = asyncio.ensure_future(self._beat(endpoints, streams, pending))
-            done, _ = await asyncio.wait([*readers, beat], return_when=asyncio.FIRST_COMPLETED)
-            for task in [*readers, beat]:
-                task.cancel()
-            await asyncio.gather(*readers, beat, return_exceptions=True)
+            tasks.append(asyncio.ensure_future(self._beat(endpoints, streams, pending)))
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
                 if not task.cancelled() and task.exception() is not None:
                     raise task.exception()  # type: ignore[misc]
             raise ConnectionError("a tracking connection ended")
         finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             for _, writer in streams:
                 writer.close()
 
