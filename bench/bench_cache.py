@@ -12,8 +12,16 @@ value), storeroom's ``RedisCache`` (msgpack, automatic pipelining), aiocache's
 ``RedisCache`` and cashews' Redis cache. Every key is under a random
 ``srbench-*`` prefix, removed at the end.
 
+Cluster (a 6-node Redis Cluster started for the run, or ``--cluster URL``):
+get and set at 64 tasks through redis-py's ``RedisCluster`` used directly
+(the baseline) and storeroom's ``RedisCache`` on ``redis+cluster://``.
+
+Client-side caching: ``get`` of 100 hot keys, one task, through
+``MemoryCache`` (the baseline), storeroom's ``TieredCache`` (near copy kept
+by RESP3 invalidations) and the plain ``RedisCache``.
+
 Run: ``.venv/bin/python bench/bench_cache.py [--full] [--repeat R] [--redis URL]
-[--only memory|redis]``.
+[--cluster URL] [--only memory|redis|cluster|local]``.
 MemoryCache is held to the bare dict over 200,000 operations (best of 5);
 the peers run 20,000 (``--full``: 200,000, and 10x the Redis operations).
 """
@@ -38,7 +46,7 @@ from cashews import Cache as CashewsCache
 sys.path.insert(0, os.path.dirname(__file__))
 from _harness import Case, gather_limited, print_table, run_case
 
-from storeroom.caches import MemoryCache, RedisCache
+from storeroom.caches import MemoryCache, RedisCache, TieredCache
 
 TTL = 300
 KEYS = 10_000
@@ -252,15 +260,139 @@ def redis_cases(bench: RedisContenders, ops: int, rounds: int) -> list[Case]:
     return cases
 
 
+async def local_cases(url: str, ops: int) -> list[Case]:
+    """Hot-key ``get``: MemoryCache, TieredCache (near copy) and the plain RedisCache."""
+    namespace = f"srbench-{uuid.uuid4().hex[:8]}-local"
+    memory = MemoryCache()
+    plain = RedisCache(url, namespace=namespace)
+    tiered = TieredCache(RedisCache(url, namespace=namespace))
+    hot = [f"hot-{n}" for n in range(100)]
+    for key in hot:
+        await memory.set(key, VALUE, TTL)
+    await plain.set_many({key: VALUE for key in hot}, TTL)
+    assert await tiered.start()
+    keys = [hot[n % len(hot)] for n in range(ops)]
+
+    def reads(cache: Any, count: int) -> Job:
+        async def run() -> None:
+            for key in keys[:count]:
+                await cache.get(key)
+        return run
+
+    cases = [
+        Case(f"get x{ops}", ops,
+             {"storeroom Memory": reads(memory, ops), "storeroom Tiered": reads(tiered, ops)},
+             baseline="storeroom Memory"),
+        Case(f"get x{ops // 10}", ops // 10,
+             {"storeroom Redis": reads(plain, ops // 10),
+              "storeroom Tiered": reads(tiered, ops // 10)},
+             baseline="storeroom Redis"),
+    ]
+    CLEANUP.append(plain.clear)
+    CLEANUP.extend([plain.aclose, tiered.aclose])
+    return cases
+
+
+async def cluster_cases(url: str | None, ops: int) -> list[Case]:
+    """get/set at 64 tasks: redis-py's RedisCluster directly vs RedisCache on the cluster."""
+    if url is None:
+        url = await asyncio.to_thread(_start_cluster)
+    seeds = url.split("://", 1)[1].split(",")
+    host, port = seeds[0].rsplit(":", 1)
+    direct: Any = redis_asyncio.RedisCluster(
+        host=host, port=int(port), socket_timeout=30, socket_connect_timeout=30
+    )
+    await direct.initialize()
+    prefix = f"srbench-{uuid.uuid4().hex[:8]}"
+    ours = RedisCache(url, namespace=prefix + "-ours")
+    keys = [f"key-{n % 2000}" for n in range(ops)]
+    payload = json.dumps(VALUE)
+
+    def direct_job(op: str) -> Job:
+        async def run() -> None:
+            if op == "set":
+                jobs = [lambda k=k: direct.set(f"{prefix}-direct:{k}", payload, ex=TTL)
+                        for k in keys]
+            else:
+                jobs = [lambda k=k: _json_get(direct, f"{prefix}-direct:{k}") for k in keys]
+            await gather_limited(jobs, 64)
+        return run
+
+    def ours_job(op: str) -> Job:
+        async def run() -> None:
+            if op == "set":
+                jobs = [lambda k=k: ours.set(k, VALUE, TTL) for k in keys]
+            else:
+                jobs = [lambda k=k: ours.get(k) for k in keys]
+            await gather_limited(jobs, 64)
+        return run
+
+    cases = [
+        Case(f"{op} x{ops} @64", ops,
+             {"redis-py RedisCluster": direct_job(op), "storeroom Redis cluster": ours_job(op)},
+             baseline="redis-py RedisCluster")
+        for op in ("set", "get")
+    ]
+    CLEANUP.extend([ours.clear, ours.aclose, direct.aclose])
+    return cases
+
+
+#: Closers of the cluster and client-side parts, run at the end.
+CLEANUP: list[Callable[[], Awaitable[object]]] = []
+
+
+def _start_cluster() -> str:
+    """Start a 6-node cluster like the tests' (stopped at exit); its URL."""
+    import atexit
+    import shutil
+    import tempfile
+
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from tests.services.cloud import _free_port
+    from tests.services.redis_cluster import Cluster
+
+    folder = tempfile.mkdtemp(prefix="srbench-cluster-")
+    binary = shutil.which("redis-server") or "redis-server"
+    cluster = Cluster(binary, folder, [_free_port() for _ in range(6)],
+                      [_free_port() for _ in range(6)])
+    atexit.register(shutil.rmtree, folder, True)
+    atexit.register(cluster.stop)
+    for port in cluster.ports:
+        cluster.start(port)
+    import subprocess
+
+    subprocess.run(
+        [shutil.which("redis-cli") or "redis-cli", "--cluster", "create",
+         *[f"127.0.0.1:{port}" for port in cluster.ports],
+         "--cluster-replicas", "1", "--cluster-yes"],
+        check=True, stdout=subprocess.DEVNULL, timeout=60,
+    )
+    cluster.wait_ok()
+    return cluster.url
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--full", action="store_true", help="the issue's counts (slower)")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/0")
-    parser.add_argument("--only", choices=("memory", "redis"), help="run one half")
+    parser.add_argument("--cluster", help="a redis+cluster:// URL (default: start one)")
+    parser.add_argument(
+        "--only", choices=("memory", "redis", "cluster", "local"), help="run one part"
+    )
     args = parser.parse_args()
     peer_ops, redis_ops, rounds = (200_000, 20_000, 50) if args.full else (20_000, 2_000, 10)
 
+    if args.only in (None, "local"):
+        cases = [await run_case(case, args.repeat)
+                 for case in await local_cases(args.redis, redis_ops * 10)]
+        print_table("client-side caching: get of 100 hot keys, 1 task", cases)
+    if args.only in (None, "cluster"):
+        cases = [await run_case(case, args.repeat)
+                 for case in await cluster_cases(args.cluster, redis_ops * 2)]
+        print_table("Redis Cluster (3 primaries), small JSON-like value, 64 tasks", cases)
+    if args.only in ("local", "cluster"):
+        return
     if args.only != "redis":
         # The target check runs long enough (200,000 ops, best of 5) to be steady;
         # the slow peers get fewer ops by default so the whole run stays short.
@@ -281,5 +413,13 @@ async def main() -> None:
     print_table(f"Redis caches at {args.redis}, small JSON-like value", cases)
 
 
+async def _main() -> None:
+    try:
+        await main()
+    finally:
+        for close in CLEANUP:
+            await close()
+
+
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(_main())

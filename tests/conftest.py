@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-pytest_plugins: list[str] = ["tests.services.cloud", "tests.services.redis"]
+pytest_plugins: list[str] = [
+    "tests.services.cloud",
+    "tests.services.redis",
+    "tests.services.redis_cluster",
+    "tests.services.redis_sentinel",
+]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from storeroom import MemoryProvider, Provider
-from storeroom.caches import Cache, MemoryCache, NoOpCache, RedisCache
+from storeroom.caches import Cache, MemoryCache, NoOpCache, RedisCache, TieredCache
 from storeroom.providers.cached import CachedProvider
 
 __all__ = [
@@ -28,8 +28,16 @@ __all__ = [
     "require_retention",
 ]
 
-#: Every cache the conformance suite runs on.
-CACHE_KINDS = ("memory", "redis", "noop")
+#: Every cache the conformance suite runs on (Redis alone, as a Cluster, through
+#: Sentinel, and with a near copy of hot keys).
+CACHE_KINDS = ("memory", "redis", "redis-cluster", "redis-sentinel", "redis-local", "noop")
+
+#: The fixture that gives the URL of each Redis topology.
+_REDIS_URL_FIXTURES = {
+    "redis": "redis_url",
+    "redis-cluster": "redis_cluster_url",
+    "redis-sentinel": "redis_sentinel_url",
+}
 
 
 def redis_cache_namespace(request: pytest.FixtureRequest, label: str = "") -> str:
@@ -44,8 +52,13 @@ def make_cache(kind: str, request: pytest.FixtureRequest, **options: Any) -> Cac
         return MemoryCache(options.pop("max_entries", 100_000), **options)
     if kind == "noop":
         return NoOpCache()
-    if kind == "redis":
-        url: str = request.getfixturevalue("redis_url")
+    if kind == "redis-local":
+        near = options.pop("max_entries", 1000)
+        far = make_cache("redis", request, **options)
+        assert isinstance(far, RedisCache)
+        return TieredCache(far, max_entries=near)
+    if kind in _REDIS_URL_FIXTURES:
+        url: str = request.getfixturevalue(_REDIS_URL_FIXTURES[kind])
         namespace = options.pop("namespace", None) or redis_cache_namespace(request)
         return RedisCache(url, namespace=namespace, **options)
     raise ValueError(f"unknown cache kind {kind!r}")

@@ -10,12 +10,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from storeroom import InvalidPath, MemoryProvider, NotFound, Provider
 from storeroom.caches import Cache, MemoryCache
-from storeroom.providers.base import GetResult
+from storeroom.providers.base import GetResult, ObjectMeta
 from storeroom.providers.cached import CachedProvider, decode_entry, encode_entry
 from storeroom.providers.local import LocalProvider
 from tests.cache.support import open_cache
@@ -219,3 +220,53 @@ async def test_metadata_survives_the_cache(cache: Cache) -> None:
     assert first == second
     assert second.meta == meta
     assert decode_entry(encode_entry(second)) == second
+
+
+class LateLandingProvider(MemoryProvider):
+    """A provider whose ``put``, once cancelled, still lands later (as a thread would)."""
+
+    def __init__(self) -> None:
+        super().__init__("late")
+        self.gate = asyncio.Event()
+        self.gate.set()
+
+    async def put(self, path: str, data: bytes, **options: Any) -> ObjectMeta:
+        async def land() -> ObjectMeta:
+            await self.gate.wait()
+            return await MemoryProvider.put(self, path, data, **options)
+
+        return await asyncio.shield(asyncio.ensure_future(land()))
+
+
+async def test_a_cancelled_put_that_lands_later_leaves_nothing_stale(cache: Cache) -> None:
+    inner = LateLandingProvider()
+    await inner.put("k", b"old")
+    cached = CachedProvider(inner, cache, close_inner=False)
+    assert await cached.read("k") == b"old"  # now cached
+    inner.gate.clear()
+    writer = asyncio.ensure_future(cached.put("k", b"new"))
+    await asyncio.sleep(0.01)
+    writer.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await writer
+    assert await cached.read("k") == b"old"  # not landed yet: read, but not cached again
+    inner.gate.set()
+    await cached.aclose()  # waits for the cancelled write to settle
+    assert await inner.read("k") == b"new"
+    assert await cached.read("k") == b"new"
+
+
+async def test_a_cancelled_put_under_a_timeout_leaves_nothing_stale(cache: Cache) -> None:
+    inner = LateLandingProvider()
+    await inner.put("k", b"old")
+    cached = CachedProvider(inner, cache, close_inner=False)
+    assert await cached.read("k") == b"old"
+    inner.gate.clear()
+    with pytest.raises(asyncio.TimeoutError):
+        await asyncio.wait_for(cached.put("k", b"new"), 0.01)
+    readers = [asyncio.ensure_future(cached.read("k")) for _ in range(5)]
+    await asyncio.sleep(0.01)
+    inner.gate.set()
+    assert set(await asyncio.gather(*readers)) <= {b"old", b"new"}
+    await cached.aclose()
+    assert await cached.read("k") == b"new"

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from storeroom.caches import MISSING, Cache, CachedFunction, cached
+from storeroom.caches import MISSING, Cache, CachedFunction, MemoryCache, cached
 from tests.cache.support import open_cache
 
 
@@ -136,3 +136,48 @@ async def test_methods_can_be_decorated(cache: Cache) -> None:
     assert await two.greet("ann") == "two greets ann"
     assert (one.calls, two.calls) == (1, 1)
     assert "Service.greet" in repr(Service.greet)
+
+
+async def test_invalidate_during_a_call_in_flight_keeps_its_result_out(cache: Cache) -> None:
+    source = {"value": "old"}
+    gate, started = asyncio.Event(), asyncio.Event()
+
+    @cached(cache, ttl=60)
+    async def load(name: str) -> str:
+        value = source["value"]  # read before the change...
+        started.set()
+        await gate.wait()
+        return value  # ...returned after it
+
+    in_flight = asyncio.ensure_future(load("x"))
+    await started.wait()
+    source["value"] = "new"
+    await load.invalidate("x")
+    gate.set()
+    assert await in_flight == "old"  # its caller gets what it computed
+    assert await cache.get(load.key_for("x"), MISSING) is MISSING  # the cache does not keep it
+    assert await load("x") == "new"
+
+
+async def test_a_set_overtaken_by_invalidate_is_undone() -> None:
+    class SlowSet(MemoryCache):
+        """A cache whose ``set`` lands after a concurrent ``delete``."""
+
+        async def set(self, key: str, value: object, ttl: float | None = 300) -> None:
+            await asyncio.sleep(0.02)
+            await super().set(key, value, ttl)
+
+    cache = SlowSet()
+    calls = 0
+
+    @cached(cache, ttl=60)
+    async def load() -> int:
+        nonlocal calls
+        calls += 1
+        return calls
+
+    first = asyncio.ensure_future(load())
+    await asyncio.sleep(0.005)  # computed; its set is under way
+    await load.invalidate()
+    assert await first == 1
+    assert await load() == 2  # not the stale 1

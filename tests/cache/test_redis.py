@@ -9,18 +9,28 @@ from __future__ import annotations
 import asyncio
 import logging
 import pickle
+import random
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis.asyncio as redis_asyncio
+import redis.exceptions as redis_exceptions
 from redis.asyncio.connection import Connection
 
 import storeroom
-from storeroom import BackendUnavailable, ConfigurationError, PermissionDenied, StorageError
-from storeroom.caches import MISSING, RedisCache, SignedPickleSerializer
+from storeroom import (
+    BackendUnavailable,
+    ConfigurationError,
+    InvalidPath,
+    PermissionDenied,
+    StorageError,
+)
+from storeroom.caches import MISSING, MsgpackSerializer, RedisCache, SignedPickleSerializer
 from storeroom.caches.pipeline import pack_commands
+from storeroom.caches.redis import map_error
 from tests.cache.support import make_cache, open_cache, redis_cache_namespace
 
 SIGNING_KEY = b"a test signing key of 32 bytes!!"
@@ -387,7 +397,7 @@ async def test_from_url_reads_its_options(redis_url: str, request: pytest.Fixtur
 
 @pytest.mark.parametrize(
     ("query", "message"),
-    [("colour=red", "known: fail_open, namespace"), ("serializer=yaml", "msgpack, pickle"),
+    [("colour=red", "known: fail_open, local, namespace"), ("serializer=yaml", "msgpack, pickle"),
      ("serializer=pickle", "signing_key"), ("fail_open=maybe", "boolean"),
      ("timeout=soon", "number")],
 )
@@ -415,6 +425,142 @@ def test_commands_are_packed_as_redis_py_packs_them(commands: list[tuple[Any, ..
 
 
 async def test_an_argument_redis_cannot_take_is_the_callers_error(cache: RedisCache) -> None:
-    with pytest.raises(TypeError, match="float"):
+    with pytest.raises(InvalidPath, match="float"):
         await cache._call("GET", 1.5)
     assert await cache.get("k", MISSING) is MISSING  # the pipeline carries on
+
+
+# -- one bad command fails alone (issue 10) ----------------------------------------
+
+
+async def test_a_key_that_cannot_be_encoded_fails_alone(cache: RedisCache) -> None:
+    await cache.set_many({f"k{n}": n for n in range(10)})
+    bad = "bad-\ud800-key"  # a lone surrogate: no UTF-8 for it
+    results = await asyncio.wait_for(  # before the fix, the good ones waited forever
+        asyncio.gather(
+            *(cache.get(f"k{n}") for n in range(5)),
+            cache.get(bad),
+            cache.set(bad, 1),
+            *(cache.get(f"k{n}") for n in range(5, 10)),
+            return_exceptions=True,
+        ),
+        5,
+    )
+    assert results[:5] == list(range(5))
+    assert results[7:] == list(range(5, 10))
+    for failed in results[5:7]:
+        assert isinstance(failed, InvalidPath)
+        assert "not valid Unicode" in str(failed)
+    assert await asyncio.wait_for(cache.get_many(["k1", "k9"]), 5) == {"k1": 1, "k9": 9}
+    with pytest.raises(InvalidPath):
+        await asyncio.wait_for(cache.set_many({"fine": 1, bad: 2}), 5)
+    assert await cache.get("fine", MISSING) is MISSING  # none of the batch was queued
+
+
+async def test_a_key_that_cannot_be_encoded_fails_alone_even_failing_open(
+    request: pytest.FixtureRequest,
+) -> None:
+    async with open_cache("redis", request, fail_open=True, timeout=1) as cache:
+        await cache.set("ok", 1)
+        good, bad = await asyncio.wait_for(
+            asyncio.gather(cache.get("ok"), cache.get("\udfff"), return_exceptions=True), 5
+        )
+        assert good == 1
+        assert isinstance(bad, InvalidPath)  # a bad key is not an outage
+
+
+class _BrokenSerializer(MsgpackSerializer):
+    def dumps(self, value: Any) -> bytes:
+        return 42  # type: ignore[return-value]  # the bug under test
+
+
+async def test_a_serializer_returning_the_wrong_type_fails_alone(
+    request: pytest.FixtureRequest,
+) -> None:
+    async with open_cache("redis", request, serializer=_BrokenSerializer()) as broken, \
+            open_cache("redis", request) as fine:
+        await fine.set("k", "v")
+        results = await asyncio.wait_for(
+            asyncio.gather(
+                fine.get("k"), broken.set("x", 1), fine.get("k"), return_exceptions=True
+            ),
+            5,
+        )
+        assert results[0] == results[2] == "v"
+        assert isinstance(results[1], ConfigurationError)
+        assert "returned a int, not bytes" in str(results[1])
+
+
+async def test_random_cancellations_never_misroute_a_reply(cache: RedisCache) -> None:
+    rng = random.Random(1234)
+    keys = [f"key-{n}" for n in range(200)]
+    await cache.set_many({key: key for key in keys})
+    wrong: list[tuple[str, Any]] = []
+
+    async def check(key: str) -> None:
+        value = await cache.get(key)
+        if value != key:
+            wrong.append((key, value))
+
+    answered = cancelled = 0
+    for _ in range(30):
+        tasks = [asyncio.ensure_future(check(rng.choice(keys))) for _ in range(rng.randint(20, 80))]
+        for _ in range(rng.randint(0, 3)):  # cancel some at random points
+            await asyncio.sleep(0)
+            for task in rng.sample(tasks, k=len(tasks) // 4):
+                task.cancel()
+        for outcome in await asyncio.gather(*tasks, return_exceptions=True):
+            if isinstance(outcome, asyncio.CancelledError):
+                cancelled += 1
+            else:
+                assert outcome is None
+                answered += 1
+    assert wrong == []
+    assert answered > 300
+    assert cancelled > 100
+
+
+# -- clear messages for connection failures (issue 12) ------------------------------
+
+
+async def test_a_refused_connection_says_so(dead_redis_url: str) -> None:
+    url = dead_redis_url.replace("redis://", "redis://u:hunter2-secret@")
+    async with RedisCache(url, timeout=2) as cache:
+        with pytest.raises(BackendUnavailable) as caught:
+            await cache.get("k")
+    message = str(caught.value)
+    assert "connection refused" in message
+    assert "start Redis" in message
+    assert "u:***@127.0.0.1" in message
+    assert "hunter2" not in message
+
+
+async def test_tls_to_a_server_without_tls_says_so(redis_url: str) -> None:
+    url = redis_url.replace("redis://", "rediss://:hunter2-secret@")
+    async with RedisCache(url, timeout=1) as cache:
+        with pytest.raises(BackendUnavailable) as caught:
+            await cache.get("k")
+    message = str(caught.value)
+    assert "TLS" in message, message
+    assert "redis:// instead of rediss://" in message
+    assert "hunter2" not in message
+    assert "(TimeoutError: )" not in message
+
+
+def test_an_unknown_host_says_so() -> None:
+    # No lookup here (tests send nothing beyond loopback): the error as redis-py raises it.
+    error = redis_exceptions.ConnectionError("Error connecting to nowhere.invalid:6379.")
+    error.__cause__ = socket.gaierror(-2, "Name or service not known")
+    mapped = map_error(error, "redis://:***@nowhere.invalid:6379/0")
+    assert isinstance(mapped, BackendUnavailable)
+    assert "does not resolve" in str(mapped)
+    assert "check the host" in str(mapped)
+
+
+async def test_a_wrong_password_says_what_to_check(redis_url: str) -> None:
+    url = redis_url.replace("redis://", "redis://nobody-sr-test:hunter2-secret@")
+    async with RedisCache(url) as cache:
+        with pytest.raises(PermissionDenied) as caught:
+            await cache.get("k")
+    assert "check the user name and password" in str(caught.value)
+    assert "hunter2" not in str(caught.value)

@@ -66,6 +66,15 @@ async def cache(kind: str, request: pytest.FixtureRequest) -> AsyncIterator[Cach
         yield fresh
 
 
+async def test_a_cache_is_truthy_even_when_empty(cache: Cache) -> None:
+    # vibex guards every use with ``if self._cache:``; an empty cache must not turn it off.
+    assert cache
+    assert bool(cache) is True
+    await cache.set("k", 1)
+    await cache.clear()
+    assert cache
+
+
 async def test_a_miss_is_the_default(cache: Cache) -> None:
     assert await cache.get("absent") is None
     assert await cache.get("absent", "fallback") == "fallback"

@@ -46,10 +46,13 @@ def _answers_ping(host: str, port: int) -> bool:
         return False
 
 
-def _start_server(binary: str, port: int, folder: str) -> subprocess.Popen[bytes]:
+def _start_server(
+    binary: str, port: int, folder: str, *extra: str, config: str | None = None
+) -> subprocess.Popen[bytes]:
+    """A ``redis-server`` on ``127.0.0.1:port`` (``config``: a file to start from), answering."""
     process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--dir", folder],
+        [binary, *([config] if config else []), "--port", str(port), "--bind", "127.0.0.1",
+         "--save", "", "--appendonly", "no", "--dir", folder, *extra],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -71,15 +74,9 @@ def redis_url() -> Iterator[str]:
     if _answers_ping(_DEFAULT_HOST, _DEFAULT_PORT):
         yield f"redis://{_DEFAULT_HOST}:{_DEFAULT_PORT}/0"
         return
-    binary = shutil.which("redis-server")
-    if binary is None:
-        reason = (
-            f"Redis is unavailable: nothing answers PING at {_DEFAULT_HOST}:{_DEFAULT_PORT} "
-            "and redis-server is not installed"
-        )
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{reason} (CI=true: Redis must be available)")
-        pytest.skip(reason)
+    binary = require_binary(
+        "redis-server", f"nothing answers PING at {_DEFAULT_HOST}:{_DEFAULT_PORT} and "
+    )
     port = _free_port()
     with tempfile.TemporaryDirectory(prefix="sr-redis-") as folder:
         process = _start_server(binary, port, folder)
@@ -87,6 +84,17 @@ def redis_url() -> Iterator[str]:
             yield f"redis://127.0.0.1:{port}/0"
         finally:
             _stop(process)
+
+
+def require_binary(name: str, context: str = "") -> str:
+    """The path of ``name``; else skip (fail under ``CI=true``) saying why."""
+    binary = shutil.which(name)
+    if binary is None:
+        reason = f"Redis is unavailable: {context}{name} is not installed"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{reason} (CI=true: Redis must be available)")
+        pytest.skip(reason)
+    return binary
 
 
 @pytest.fixture(scope="session")

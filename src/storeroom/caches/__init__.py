@@ -5,6 +5,8 @@ lives with the providers.
 
 - :class:`MemoryCache` — LRU bound and TTL in process memory.
 - :class:`RedisCache` — namespaced, safe serializer, automatic pipelining.
+- :class:`TieredCache` — a near in-process copy of hot keys in front of a
+  :class:`RedisCache`, kept correct by RESP3 invalidation pushes.
 - :class:`NoOpCache` — caches nothing.
 - :func:`cached` — caches an async function's results, with single flight.
 
@@ -28,12 +30,14 @@ from .noop import NoOpCache
 if TYPE_CHECKING:
     from .redis import RedisCache
     from .serializers import MsgpackSerializer, Serializer, SignedPickleSerializer
+    from .tiered import TieredCache
 
 _LAZY = {
     "RedisCache": ".redis",
     "MsgpackSerializer": ".serializers",
     "Serializer": ".serializers",
     "SignedPickleSerializer": ".serializers",
+    "TieredCache": ".tiered",
 }
 
 __all__ = [
@@ -48,6 +52,7 @@ __all__ = [
     "RedisCache",
     "Serializer",
     "SignedPickleSerializer",
+    "TieredCache",
     "cached",
 ]
 

@@ -11,7 +11,10 @@
 - ``get_many`` / ``set_many`` / ``delete_many`` (backends override them where
   they can do better, as Redis does with one round trip);
 - :meth:`Cache.stats`, a frozen :class:`CacheStats`;
-- ``aclose()`` and ``async with``.
+- ``aclose()`` and ``async with``;
+- truthiness: every cache is true, even an empty one that defines ``__len__``
+  (callers guard with ``if self._cache:``, as vibex does, and an empty cache
+  must not switch caching off).
 
 Keys are any ``str``: a cache key is not a storage path, so the key rules of
 :mod:`storeroom.paths` do not apply.
@@ -142,6 +145,10 @@ class Cache(CacheBackend, AsyncResource):
     @abstractmethod
     async def clear(self) -> None:
         """Remove every entry of this cache (and nothing outside it)."""
+
+    def __bool__(self) -> bool:
+        """Always ``True``: a cache is there even when it holds nothing."""
+        return True
 
     def stats(self) -> CacheStats:
         """The counts so far, as one consistent snapshot."""

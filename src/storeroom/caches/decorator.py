@@ -13,6 +13,18 @@ offers ``key_for(...)`` and ``invalidate(...)``::
 
 Concurrent calls with the same key share one run (single flight). ``None``
 results are cached like any other; exceptions are never cached.
+``invalidate()`` while a run is in flight makes that run's result
+uncacheable (:meth:`SingleFlight.store`): the caller still gets it, the cache
+never keeps it, and the next call runs again.
+
+Across processes, pass ``lock=StampedeLock(redis_cache)``
+(:mod:`.stampede`): when many processes miss one key, one computes and the
+others wait for its result. ``stale=`` seconds turns on
+serve-stale-while-revalidate: an entry past its ``ttl`` is still returned
+for that long while one background run refreshes it (entries are then
+stored as ``{"\x00fresh": until, "v": value}``). ``jitter=0.1`` spreads each
+entry's ``ttl`` by up to +-10 % so entries made together do not all expire
+together.
 
 The default key is ``module.qualname(args, kwargs)`` from ``repr`` of the
 arguments, replaced by its SHA-256 when longer than 200 characters; pass
@@ -21,14 +33,19 @@ arguments, replaced by its SHA-256 when longer than 200 characters; pass
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hashlib
+import time
 import types
 from collections.abc import Awaitable, Callable
-from typing import Any, Generic, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
 from .base import DEFAULT_TTL, MISSING, Cache
 from .flight import SingleFlight
+
+if TYPE_CHECKING:
+    from .stampede import StampedeLock
 
 __all__ = ["CachedFunction", "cached"]
 
@@ -36,6 +53,7 @@ _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
 _MAX_PLAIN_KEY = 200
+_FRESH = "\x00fresh"
 
 
 class CachedFunction(Generic[_P, _R]):
@@ -52,10 +70,21 @@ class CachedFunction(Generic[_P, _R]):
         *,
         ttl: float | None = DEFAULT_TTL,
         key: Callable[_P, str] | None = None,
+        lock: StampedeLock | None = None,
+        stale: float | None = None,
+        jitter: float = 0.0,
     ) -> None:
+        if stale is not None and (stale <= 0 or not ttl):
+            raise ValueError("stale needs a ttl and must be > 0 seconds")
+        if not 0 <= jitter < 1:
+            raise ValueError("jitter is a fraction of the ttl: 0 <= jitter < 1")
         self.func = func
         self.cache = cache
         self.ttl = ttl
+        self.lock = lock
+        self.stale = stale
+        self.jitter = jitter
+        self._refreshing: set[asyncio.Task[Any]] = set()
         self._key = key
         self._name = f"{func.__module__}.{func.__qualname__}"
         self._flight: SingleFlight[str, _R] = SingleFlight()
@@ -82,19 +111,67 @@ class CachedFunction(Generic[_P, _R]):
         key = self.key_for(*args, **kwargs)
         found = await self.cache.get(key, MISSING)
         if found is not MISSING:
-            result: _R = found
-            return result
+            value, fresh = self._unwrap(found)
+            if not fresh and key not in self._flight:
+                self._refresh(key, lambda: self.func(*args, **kwargs))
+            return value
+        return await self._flight.run(key, lambda: self._compute(key, args, kwargs))
+
+    async def _compute(self, key: str, args: Any, kwargs: Any) -> _R:
+        """Run the function once (across processes with a lock) and store its result."""
 
         async def compute() -> _R:
             value = await self.func(*args, **kwargs)
-            await self.cache.set(key, value, self.ttl)
+            await self._flight.store(key, self.cache, key, *self._entry(value))
             return value
 
-        return await self._flight.run(key, compute)
+        if self.lock is None:
+            return await compute()
+
+        async def lookup() -> Any:
+            found = await self.cache.get(key, MISSING)
+            return found if found is MISSING else self._unwrap(found)[0]
+
+        return await self.lock.run(key, lookup, compute)
+
+    def _refresh(self, key: str, call: Callable[[], Awaitable[_R]]) -> None:
+        """Recompute a stale entry in the background (one run per key)."""
+
+        async def again() -> _R:
+            value = await call()
+            await self._flight.store(key, self.cache, key, *self._entry(value))
+            return value
+
+        task = asyncio.ensure_future(self._flight.run(key, again))
+        self._refreshing.add(task)
+        task.add_done_callback(self._refreshed)
+
+    def _refreshed(self, task: asyncio.Task[Any]) -> None:
+        self._refreshing.discard(task)
+        if not task.cancelled():
+            task.exception()  # a failed refresh leaves the stale entry; the next call retries
+
+    def _entry(self, value: _R) -> tuple[Any, float | None]:
+        """What to store for ``value`` and for how long (jitter and the stale window added)."""
+        from .stampede import jittered  # (light: no Redis import at module load)
+
+        ttl = jittered(self.ttl, self.jitter)
+        if self.stale is None or not ttl:
+            return value, ttl
+        return {_FRESH: time.time() + ttl, "v": value}, ttl + self.stale
+
+    def _unwrap(self, found: Any) -> tuple[_R, bool]:
+        """The value of a stored entry, and whether it is still fresh."""
+        if self.stale is not None and isinstance(found, dict) and _FRESH in found:
+            value: _R = found["v"]
+            return value, time.time() < found[_FRESH]
+        return found, True
 
     async def invalidate(self, *args: _P.args, **kwargs: _P.kwargs) -> None:
         """Drop the cached result of a call with these arguments."""
-        await self.cache.delete(self.key_for(*args, **kwargs))
+        key = self.key_for(*args, **kwargs)
+        self._flight.forget(key)  # a run in flight must not cache what it computed
+        await self.cache.delete(key)
 
 
 def cached(
@@ -102,6 +179,9 @@ def cached(
     *,
     ttl: float | None = DEFAULT_TTL,
     key: Callable[..., str] | None = None,
+    lock: StampedeLock | None = None,
+    stale: float | None = None,
+    jitter: float = 0.0,
 ) -> Callable[[Callable[_P, Awaitable[_R]]], CachedFunction[_P, _R]]:
     """Cache the results of the decorated async function in ``cache``.
 
@@ -109,9 +189,15 @@ def cached(
         cache: any storeroom :class:`~storeroom.caches.Cache`.
         ttl: seconds each result is kept (``0`` or ``None``: no expiry).
         key: builds the key from the call's arguments (default: see the module).
+        lock: a :class:`~.stampede.StampedeLock`: one computation per key
+            across processes.
+        stale: seconds an expired result is still served while it is refreshed.
+        jitter: spread each ``ttl`` by up to this fraction (``0.1``: +-10 %).
     """
 
     def decorate(func: Callable[_P, Awaitable[_R]]) -> CachedFunction[_P, _R]:
-        return CachedFunction(func, cache, ttl=ttl, key=key)
+        return CachedFunction(
+            func, cache, ttl=ttl, key=key, lock=lock, stale=stale, jitter=jitter
+        )
 
     return decorate

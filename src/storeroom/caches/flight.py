@@ -4,8 +4,14 @@ The first caller for a key starts the work as a task; callers that arrive
 while it runs await the same task (shielded, so one caller's cancellation
 never cancels the others' result). The key is freed when the work ends, so
 the next call starts afresh. ``forget(key)`` frees it early: callers arriving
-after that start a new run, and the old run can tell with ``is_current``
-(``CachedProvider`` then leaves its now-stale result out of the cache).
+after that start a new run, and the old run can tell with ``is_current``.
+
+:meth:`SingleFlight.store` is the one rule by which a run puts its result in
+a cache (``@cached`` and ``CachedProvider`` both use it): only while the run is
+still current, and if it stopped being current while the value was being
+stored (an invalidation raced the ``set``), the entry is deleted again. So an
+invalidation that lands while a run is in flight can never be followed by
+that run's older value.
 """
 
 from __future__ import annotations
@@ -13,7 +19,9 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Awaitable, Callable, Hashable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
+
+from ..interfaces import CacheBackend
 
 __all__ = ["SingleFlight"]
 
@@ -30,6 +38,10 @@ class SingleFlight(Generic[_K, _T]):
     def __len__(self) -> int:
         """Keys with work in progress."""
         return len(self._running)
+
+    def __contains__(self, key: object) -> bool:
+        """Whether work for ``key`` is in progress."""
+        return key in self._running
 
     async def run(self, key: _K, work: Callable[[], Awaitable[_T]]) -> _T:
         """The result of ``work()``, shared with every concurrent caller of ``key``."""
@@ -48,6 +60,21 @@ class SingleFlight(Generic[_K, _T]):
         """Whether the running task is still the registered run of ``key``."""
         task = self._running.get(key)
         return task is not None and task is asyncio.current_task()
+
+    async def store(
+        self, key: _K, cache: CacheBackend, cache_key: str, value: Any, ttl: float | None
+    ) -> bool:
+        """Cache ``value`` if the running task is still the current run of ``key``.
+
+        Returns whether the entry was stored and still stands.
+        """
+        if not self.is_current(key):
+            return False
+        await cache.set(cache_key, value, ttl)  # type: ignore[arg-type]
+        if self.is_current(key):
+            return True
+        await cache.delete(cache_key)  # forgotten while the set was under way
+        return False
 
     def _finished(self, key: _K, task: asyncio.Task[_T]) -> None:
         if self._running.get(key) is task:

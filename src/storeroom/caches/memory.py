@@ -168,11 +168,19 @@ class MemoryCache(Cache):
 
     async def delete(self, key: str) -> None:
         self._deletes += 1
+        self.discard(key)
+
+    async def clear(self) -> None:
+        self.discard_all()
+
+    def discard(self, key: str) -> None:
+        """Remove ``key`` now (not awaited: a layer above calls it from a callback)."""
         entry = self._data.pop(key, None)
         if entry is not None:
             self._bytes -= entry[2]
 
-    async def clear(self) -> None:
+    def discard_all(self) -> None:
+        """Remove every entry now (not awaited, like :meth:`discard`)."""
         self._data.clear()
         self._deadlines = []
         self._unindexed = math.inf

@@ -14,6 +14,13 @@ or a proxy), the commands sent on it and not yet answered are sent once more
 on a new connection: a cache sends only commands that may safely run twice
 (``GET``, ``SET``, ``MGET``, ``UNLINK``, ``SCAN``). If that fails too, or no reply
 comes within ``timeout``, they fail; the next command reconnects.
+Each command is encoded when it is queued (:func:`pack_command`): one that
+cannot be (a ``str`` with a lone surrogate, an argument of another type) is
+refused there, alone, with redis-py's ``DataError``, and never reaches the
+writer. The writer hands any failure of a batch to that batch's callers and
+goes on; replies are matched to commands in the order they were written, and
+a cancelled caller's command keeps its place (its reply is read and dropped),
+so no reply can reach another caller.
 Errors are redis-py's own here (anything else that breaks the connection is
 wrapped in redis-py's ``ConnectionError``): the cache maps them into
 storeroom's tree. Should either task ever end, every waiting command fails
@@ -29,53 +36,96 @@ the connection when commands are outstanding and no reply has come for
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 from redis.asyncio.connection import AbstractConnection, ConnectionPool
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import DataError, RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-__all__ = ["AutoPipeline", "pack_commands"]
+__all__ = ["AutoPipeline", "pack_command", "pack_commands"]
 
 #: Arguments longer than this are written as they are, not copied into the buffer.
 _COPY_LIMIT = 64 * 1024
 
 
-def pack_commands(commands: Iterable[Sequence[bytes | bytearray | str | int]]) -> list[bytes]:
-    """``commands`` in the Redis protocol (RESP), ready for one write.
+def pack_command(args: Sequence[bytes | bytearray | str | int]) -> bytes | list[bytes]:
+    """One command in the Redis protocol (RESP): ``bytes``, or chunks when an argument is large.
 
     ``str`` arguments are sent as UTF-8, ``int`` as decimal digits, bytes as
     they are.
+
+    Raises:
+        DataError: an argument is of another type, or a ``str`` that is not
+            valid Unicode (a lone surrogate): only this command is refused.
     """
-    out: list[bytes] = []
-    buffer = bytearray()
-    for args in commands:
-        buffer += b"*%d\r\n" % len(args)
-        for arg in args:
-            if isinstance(arg, str):
+    buffer = bytearray(b"*%d\r\n" % len(args))
+    chunks: list[bytes] | None = None
+    for position, arg in enumerate(args):
+        if isinstance(arg, str):
+            try:
                 data: bytes = arg.encode()
-            elif isinstance(arg, (bytes, bytearray)):
-                data = bytes(arg)
-            elif isinstance(arg, int):
-                data = b"%d" % arg
-            else:
-                raise TypeError(f"cannot send a {type(arg).__name__} to Redis")
-            buffer += b"$%d\r\n" % len(data)
-            if len(data) > _COPY_LIMIT:
-                out.append(bytes(buffer))
-                out.append(data)
-                buffer = bytearray(b"\r\n")
-            else:
-                buffer += data
-                buffer += b"\r\n"
-    out.append(bytes(buffer))
+            except UnicodeEncodeError as exc:
+                shown = arg if len(arg) <= 80 else arg[:77] + "..."
+                raise DataError(
+                    f"argument {position} of {_name(args)} is not valid Unicode text "
+                    f"({exc.reason} at {exc.start}): {shown!r}"
+                ) from None
+        elif isinstance(arg, (bytes, bytearray)):
+            data = bytes(arg)
+        elif isinstance(arg, int) and not isinstance(arg, bool):
+            data = b"%d" % arg
+        else:
+            raise DataError(
+                f"argument {position} of {_name(args)} is a {type(arg).__name__}; "
+                "Redis takes bytes, str or int"
+            )
+        buffer += b"$%d\r\n" % len(data)
+        if len(data) > _COPY_LIMIT:
+            chunks = chunks if chunks is not None else []
+            chunks.append(bytes(buffer))
+            chunks.append(data)
+            buffer = bytearray(b"\r\n")
+        else:
+            buffer += data
+            buffer += b"\r\n"
+    if chunks is None:
+        return bytes(buffer)
+    chunks.append(bytes(buffer))
+    return chunks
+
+
+def pack_commands(commands: Iterable[Sequence[bytes | bytearray | str | int]]) -> list[bytes]:
+    """``commands`` in the Redis protocol, ready for one write (see :func:`pack_command`)."""
+    return _join(pack_command(args) for args in commands)
+
+
+def _join(packed: Iterable[bytes | list[bytes]]) -> list[bytes]:
+    """Packed commands as few chunks as possible: small ones joined, large ones as they are."""
+    out: list[bytes] = []
+    small: list[bytes] = []
+    for command in packed:
+        if isinstance(command, bytes):
+            small.append(command)
+            continue
+        if small:
+            out.append(b"".join(small))
+            small = []
+        out.extend(command)
+    if small or not out:
+        out.append(b"".join(small))
     return out
 
-#: One command: its arguments, the future of its reply, and how often it was sent.
-_Command = tuple[Sequence[Any], "asyncio.Future[Any]", int]
+
+def _name(args: Sequence[Any]) -> str:
+    first = args[0] if args else ""
+    return first.decode(errors="replace") if isinstance(first, bytes) else str(first)
+
+#: One command: its packed bytes, the future of its reply, and how often it was sent.
+_Command = tuple[bytes | list[bytes], "asyncio.Future[Any]", int]
 
 
 class AutoPipeline:
@@ -87,12 +137,20 @@ class AutoPipeline:
             return the connection to it).
         timeout: seconds without a reply, while commands are outstanding,
             before the connection is given up (``None``: wait forever).
+        also_close: awaited by :meth:`aclose` last (what the pool depends on,
+            such as Sentinel's own connections).
     """
 
     def __init__(
-        self, pool: ConnectionPool, *, owns_pool: bool, timeout: float | None
+        self,
+        pool: ConnectionPool,
+        *,
+        owns_pool: bool,
+        timeout: float | None,
+        also_close: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._pool = pool
+        self._also_close = also_close
         self._owns_pool = owns_pool
         self._timeout = timeout
         self._progress = 0.0  # loop time of the last reply, or of a send after none was due
@@ -100,6 +158,7 @@ class AutoPipeline:
         self._conn: AbstractConnection | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._queued: list[_Command] = []
+        self._in_hand: list[_Command] = []  # the batch the writer is sending
         self._sent: deque[_Command] = deque()
         self._writer: asyncio.Task[None] | None = None
         self._reader: asyncio.Task[None] | None = None
@@ -111,17 +170,46 @@ class AutoPipeline:
         self.writes = 0
 
     def call(self, *args: Any) -> asyncio.Future[Any]:
-        """Queue one command; the future holds its reply (or raises its error)."""
+        """Queue one command; the future holds its reply (or raises its error).
+
+        Raises:
+            DataError: the command cannot be encoded; nothing was queued.
+        """
+        packed = pack_command(args)
         future = self._start().create_future()
-        self._queued.append((args, future, 0))
+        self._queued.append((packed, future, 0))
         idle = self._writer_idle
         if idle is not None and not idle.done():
             idle.set_result(None)
         return future
 
     def call_many(self, commands: Sequence[Sequence[Any]]) -> list[asyncio.Future[Any]]:
-        """Queue several commands at once; they go out in the same write."""
-        return [self.call(*command) for command in commands]
+        """Queue several commands at once; they go out in the same write.
+
+        Raises:
+            DataError: one of them cannot be encoded; none was queued.
+        """
+        packed = [pack_command(command) for command in commands]
+        loop = self._start()
+        futures = [loop.create_future() for _ in packed]
+        self._queued.extend((p, f, 0) for p, f in zip(packed, futures, strict=True))
+        idle = self._writer_idle
+        if idle is not None and not idle.done():
+            idle.set_result(None)
+        return futures
+
+    @property
+    def pool(self) -> ConnectionPool:
+        """The pool the connection comes from."""
+        return self._pool
+
+    def groups(self, keys: Sequence[str]) -> list[list[int]]:
+        """One server takes any keys in one multi-key command: one group of every position."""
+        return [list(range(len(keys)))] if keys else []
+
+    async def primaries(self) -> list[AutoPipeline]:
+        """The one primary this pipeline talks to (a cluster has several)."""
+        return [self]
 
     def _start(self) -> asyncio.AbstractEventLoop:
         loop = self._loop
@@ -151,6 +239,7 @@ class AutoPipeline:
         self._writer = self._reader = None
         self._epoch += 1
         error = _connection_error(cause or RuntimeError("stopped"))
+        _fail(self._in_hand, error)
         _fail(self._queued, error)
         self._queued = []
         _fail(self._sent, error)
@@ -188,30 +277,37 @@ class AutoPipeline:
                 await self._writer_idle
                 continue
             batch, self._queued = self._queued, []
+            self._in_hand = batch
             try:
-                packed = pack_commands([command[0] for command in batch])
-            except TypeError as exc:  # a bug in the caller: its own error, unwrapped
-                _fail(batch, exc)
-                continue
-            try:
-                conn = await self._connection()
-            except Exception as exc:  # handed to every caller of the batch
+                await self._send(batch)
+            except Exception as exc:  # never strand a batch: its callers get the error
                 _fail(batch, _connection_error(exc))
-                continue
-            epoch = self._epoch
-            if not self._sent:
-                self._progress = self._loop.time()
-            self._sent.extend(batch)
-            if self._watchdog is None and self._timeout is not None:
-                self._watchdog = self._loop.call_later(self._timeout, self._check)
-            idle = self._reader_idle
-            if idle is not None and not idle.done():
-                idle.set_result(None)
-            self.writes += 1
-            try:
-                await conn.send_packed_command(packed, check_health=False)
-            except Exception as exc:  # handed to every caller waiting
-                await self._abort(exc, epoch)
+            finally:
+                self._in_hand = []
+
+    async def _send(self, batch: list[_Command]) -> None:
+        """Write ``batch`` on the connection; from then on the reader answers it."""
+        assert self._loop is not None
+        chunks = _join(command[0] for command in batch)
+        try:
+            conn = await self._connection()
+        except Exception as exc:  # handed to every caller of the batch
+            _fail(batch, _connection_error(exc))
+            return
+        epoch = self._epoch
+        if not self._sent:
+            self._progress = self._loop.time()
+        self._sent.extend(batch)
+        if self._watchdog is None and self._timeout is not None:
+            self._watchdog = self._loop.call_later(self._timeout, self._check)
+        idle = self._reader_idle
+        if idle is not None and not idle.done():
+            idle.set_result(None)
+        self.writes += 1
+        try:
+            await conn.send_packed_command(chunks, check_health=False)
+        except Exception as exc:  # handed to every caller waiting
+            await self._abort(exc, epoch)
 
     async def _read_loop(self) -> None:
         assert self._loop is not None
@@ -270,7 +366,8 @@ class AutoPipeline:
                 future.set_exception(error)
         self._sent.clear()
         if self._conn is not None:
-            await self._conn.disconnect(nowait=True)
+            with contextlib.suppress(Exception):  # it is given up either way
+                await self._conn.disconnect(nowait=True)
         if again:
             self._queued[:0] = again  # ahead of anything queued meanwhile
             idle = self._writer_idle
@@ -289,6 +386,7 @@ class AutoPipeline:
         await asyncio.gather(*tasks, return_exceptions=True)
         self._writer = self._reader = None
         closed = RedisConnectionError("the cache was closed")
+        _fail(self._in_hand, closed)
         _fail(self._queued, closed)
         self._queued = []
         _fail(self._sent, closed)
@@ -299,6 +397,8 @@ class AutoPipeline:
             await self._pool.release(conn)
         if self._owns_pool:
             await self._pool.disconnect()
+        if self._also_close is not None:
+            await self._also_close()
 
 
 def _connection_error(exc: BaseException) -> BaseException:

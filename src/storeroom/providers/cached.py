@@ -8,12 +8,19 @@ provider (single flight). Listings (``iter``, ``list``, ``list_dir``) always go
 to the provider.
 
 Every write that goes through it (``put``, ``write``, ``write_stream``,
-``delete``, ``copy``, ``rename``) removes the affected keys from the cache,
-even when the write fails (it may have landed). A read that was in flight
-while a write of the same key went through returns what it read but does not
-cache it, so a finished write is never followed by stale data from this
-wrapper. Writes made around it (another process writing to the provider
-directly) are seen only when the entry expires: choose ``ttl`` accordingly.
+``delete``, ``copy``, ``rename``) removes the affected keys from the cache once
+the write has settled, even when it failed or was cancelled (it may have
+landed). While a write of a key is under way, reads of that key are served
+but never cached, and a read that was in flight when a write began or ended
+does not cache what it read (:meth:`SingleFlight.store`). A cancelled ``put``,
+``delete``, ``copy`` or ``rename`` is finished in the background (shielded):
+its caller is released at once, and the cache is invalidated when the
+provider is done, so a write that lands after its caller gave up never leaves
+the old bytes behind (a cancelled ``write_stream`` is cancelled inside too,
+as it reads the caller's chunks, and invalidated when it has stopped).
+:meth:`aclose` waits for such writes. Writes made around it (another process
+writing to the provider directly) are seen only when the entry expires:
+choose ``ttl`` accordingly.
 
 Entries are plain dicts of bytes, strings and numbers, so every cache
 (memory, Redis with its safe serializer) can hold them.
@@ -21,10 +28,12 @@ Entries are plain dicts of bytes, strings and numbers, so every cache
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
+import asyncio
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Iterable, Mapping
 from datetime import datetime
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
+from ..caches.base import MISSING
 from ..caches.flight import SingleFlight
 from ..interfaces import CacheBackend
 from .base import (
@@ -36,7 +45,12 @@ from .base import (
     SkippedKey,
 )
 
+if TYPE_CHECKING:
+    from ..caches.stampede import StampedeLock
+
 __all__ = ["CachedProvider"]
+
+_T = TypeVar("_T")
 
 #: Objects larger than this are not cached unless told otherwise: 1 MiB.
 DEFAULT_MAX_OBJECT_SIZE: Final = 1024 * 1024
@@ -85,6 +99,10 @@ class CachedProvider(Provider):
         max_object_size: objects larger than this many bytes are never cached.
         prefix: put before every cache key, so several providers can share a cache.
         close_inner: whether :meth:`aclose` also closes ``provider`` and ``cache``.
+        lock: a :class:`~storeroom.caches.stampede.StampedeLock`: when many
+            processes miss one object, one reads it and the others wait for
+            the cache (objects over ``max_object_size`` are then read one
+            process at a time, as none is cached).
     """
 
     def __init__(
@@ -96,6 +114,7 @@ class CachedProvider(Provider):
         max_object_size: int = DEFAULT_MAX_OBJECT_SIZE,
         prefix: str = "object:",
         close_inner: bool = True,
+        lock: StampedeLock | None = None,
     ) -> None:
         if max_object_size < 0:
             raise ValueError("max_object_size must be >= 0")
@@ -106,7 +125,10 @@ class CachedProvider(Provider):
         self.capabilities = provider.capabilities
         self._prefix = prefix
         self._close_inner = close_inner
+        self.lock = lock
         self._flight: SingleFlight[str, GetResult] = SingleFlight()
+        self._writing: dict[str, int] = {}  # key -> writes of it not yet settled
+        self._settling: set[asyncio.Task[Any]] = set()
 
     def __repr__(self) -> str:
         return f"CachedProvider({self.provider!r}, {self.cache!r})"
@@ -118,10 +140,45 @@ class CachedProvider(Provider):
         """The object from the cache, or ``None`` if it is not there."""
         return decode_entry(await self.cache.get(self._key(key)))
 
-    async def _invalidate(self, *keys: str) -> None:
+    async def _write(
+        self, keys: tuple[str, ...], operation: Awaitable[_T], *, finish: bool = True
+    ) -> _T:
+        """Run the write ``operation`` of ``keys``; invalidate them once it has settled.
+
+        With ``finish`` the operation is shielded from the caller's
+        cancellation and completes in the background; without it, it is
+        cancelled too. Either way the keys are invalidated after it stopped.
+        """
         for key in keys:
+            self._writing[key] = self._writing.get(key, 0) + 1
             self._flight.forget(key)  # a read in flight must not cache what it read
-            await self.cache.delete(key)
+        task = asyncio.ensure_future(self._settle(keys, operation))
+        self._settling.add(task)
+        task.add_done_callback(self._settled)
+        if not finish:
+            return await task
+        return await asyncio.shield(task)
+
+    async def _settle(self, keys: tuple[str, ...], operation: Awaitable[_T]) -> _T:
+        try:
+            return await operation
+        finally:
+            try:
+                for key in keys:
+                    self._flight.forget(key)
+                    await self.cache.delete(key)
+            finally:
+                for key in keys:
+                    left = self._writing[key] - 1
+                    if left:
+                        self._writing[key] = left
+                    else:
+                        del self._writing[key]
+
+    def _settled(self, task: asyncio.Task[Any]) -> None:
+        self._settling.discard(task)
+        if not task.cancelled():
+            task.exception()  # retrieved here: a shielded caller may have gone
 
     # -- reads -----------------------------------------------------------------
 
@@ -133,11 +190,21 @@ class CachedProvider(Provider):
 
         async def fetch() -> GetResult:
             fetched = await self.provider.get(key)
-            if len(fetched.data) <= self.max_object_size and self._flight.is_current(cache_key):
-                await self.cache.set(cache_key, encode_entry(fetched), self.ttl)  # type: ignore[arg-type]
+            if len(fetched.data) <= self.max_object_size and cache_key not in self._writing:
+                await self._flight.store(
+                    cache_key, self.cache, cache_key, encode_entry(fetched), self.ttl
+                )
             return fetched
 
-        return await self._flight.run(cache_key, fetch)
+        if self.lock is None:
+            return await self._flight.run(cache_key, fetch)
+
+        async def lookup() -> Any:
+            cached = decode_entry(await self.cache.get(cache_key))
+            return MISSING if cached is None else cached
+
+        lock = self.lock
+        return await self._flight.run(cache_key, lambda: lock.run(cache_key, lookup, fetch))
 
     async def _read_range(self, key: str, start: int, end: int | None) -> bytes:
         found = await self._cached(key)
@@ -185,12 +252,10 @@ class CachedProvider(Provider):
         content_type: str | None,
         metadata: Mapping[str, str] | None,
     ) -> ObjectMeta:
-        try:
-            return await self.provider.put(
-                key, data, mode=mode, content_type=content_type, metadata=metadata
-            )
-        finally:
-            await self._invalidate(self._key(key))
+        return await self._write(
+            (self._key(key),),
+            self.provider.put(key, data, mode=mode, content_type=content_type, metadata=metadata),
+        )
 
     async def _write_stream(
         self,
@@ -199,33 +264,29 @@ class CachedProvider(Provider):
         content_type: str | None,
         metadata: Mapping[str, str] | None,
     ) -> ObjectMeta:
-        try:
-            return await self.provider.write_stream(
-                key, chunks, content_type=content_type, metadata=metadata
-            )
-        finally:
-            await self._invalidate(self._key(key))
+        return await self._write(
+            (self._key(key),),
+            self.provider.write_stream(key, chunks, content_type=content_type, metadata=metadata),
+            finish=False,
+        )
 
     async def _delete(self, key: str) -> None:
-        try:
-            await self.provider.delete(key)
-        finally:
-            await self._invalidate(self._key(key))
+        await self._write((self._key(key),), self.provider.delete(key))
 
     async def _copy(self, src: str, dst: str, overwrite: bool) -> None:
-        try:
-            await self.provider.copy(src, dst, overwrite=overwrite)
-        finally:
-            await self._invalidate(self._key(dst))
+        await self._write((self._key(dst),), self.provider.copy(src, dst, overwrite=overwrite))
 
     async def _rename(self, src: str, dst: str, overwrite: bool) -> None:
-        try:
-            await self.provider.rename(src, dst, overwrite=overwrite)
-        finally:
-            await self._invalidate(self._key(src), self._key(dst))
+        keys = (self._key(src), self._key(dst))
+        await self._write(keys, self.provider.rename(src, dst, overwrite=overwrite))
 
     async def aclose(self) -> None:
-        """Close the wrapped provider and cache (unless ``close_inner=False``)."""
+        """Wait for cancelled writes to settle, then close the wrapped provider and cache.
+
+        (The provider and cache are left open with ``close_inner=False``.)
+        """
+        if self._settling:
+            await asyncio.gather(*self._settling, return_exceptions=True)
         if not self._close_inner:
             return
         try:

@@ -1,0 +1,143 @@
+"""Pytest plugin: a real Redis Cluster of six ``redis-server`` processes for the session.
+
+``redis_cluster`` starts 3 primaries and 3 replicas on free loopback ports
+(each with its own free cluster-bus port), joins them with ``redis-cli
+--cluster create --cluster-replicas 1 --cluster-yes`` and waits until every
+node reports ``cluster_state:ok``. A short ``cluster-node-timeout`` makes a
+failover take about two seconds. Everything is stopped and removed at the
+end. Without ``redis-server`` or ``redis-cli`` the tests are skipped saying
+why (failed under ``CI=true``); nothing is installed.
+
+:class:`Cluster` can kill a primary (for failover tests) and start it again:
+it rejoins as a replica, so the cluster is whole for the tests after.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import pytest
+
+from tests.services.cloud import _free_port, _stop
+from tests.services.redis import _start_server, require_binary
+
+__all__ = ["Cluster", "redis_cluster", "redis_cluster_url"]
+
+_NODES = 6
+_NODE_TIMEOUT_MS = 1000
+_READY_TIMEOUT = 30.0
+
+
+def ask(port: int, *command: str, timeout: float = 2.0) -> str:
+    """One inline command to ``127.0.0.1:port``; the raw reply text ('' if no answer)."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+            sock.sendall((" ".join(command) + "\r\n").encode())
+            chunks = []
+            sock.settimeout(0.3)
+            while True:
+                try:
+                    chunk = sock.recv(65536)
+                except TimeoutError:
+                    break
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                if chunk.endswith(b"\r\n") and len(chunk) < 65536:
+                    break
+            return b"".join(chunks).decode(errors="replace")
+    except OSError:
+        return ""
+
+
+@dataclass
+class Cluster:
+    """The running cluster: its ports and processes."""
+
+    binary: str
+    folder: str
+    ports: list[int]
+    bus_ports: list[int]
+    processes: dict[int, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        """A ``redis+cluster://`` URL naming two seed nodes."""
+        return f"redis+cluster://127.0.0.1:{self.ports[0]},127.0.0.1:{self.ports[1]}"
+
+    def start(self, port: int) -> None:
+        bus = self.bus_ports[self.ports.index(port)]
+        self.processes[port] = _start_server(
+            self.binary, port, self.folder,
+            "--cluster-enabled", "yes",
+            "--cluster-config-file", f"nodes-{port}.conf",
+            "--cluster-node-timeout", str(_NODE_TIMEOUT_MS),
+            "--cluster-port", str(bus),
+            "--cluster-replica-validity-factor", "0",
+        )
+
+    def primaries(self) -> list[int]:
+        """Ports of the nodes that are primaries now."""
+        return [
+            port
+            for port, process in self.processes.items()
+            if process.poll() is None and "role:master" in ask(port, "INFO", "replication")
+        ]
+
+    def kill(self, port: int) -> None:
+        process = self.processes.pop(port)
+        process.kill()
+        process.wait()
+
+    def wait_ok(self, timeout: float = _READY_TIMEOUT) -> None:
+        """Until every running node says ``cluster_state:ok`` and 3 primaries serve."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            states = [ask(port, "CLUSTER", "INFO") for port in self.processes]
+            if all("cluster_state:ok" in state for state in states) and len(self.primaries()) == 3:
+                return
+            time.sleep(0.1)
+        port = next(iter(self.processes))
+        raise RuntimeError(
+            f"the Redis Cluster did not become ready in {timeout:g} s; node {port} sees:\n"
+            + ask(port, "CLUSTER", "NODES")
+        )
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            _stop(process)
+        self.processes.clear()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[Cluster]:
+    """A 6-node Redis Cluster (3 primaries, 3 replicas) on loopback, for the session."""
+    binary = require_binary("redis-server", "a Redis Cluster needs it: ")
+    cli = require_binary("redis-cli", "a Redis Cluster needs it: ")
+    ports = [_free_port() for _ in range(_NODES)]
+    bus_ports = [_free_port() for _ in range(_NODES)]
+    with tempfile.TemporaryDirectory(prefix="sr-redis-cluster-") as folder:
+        cluster = Cluster(binary, folder, ports, bus_ports)
+        try:
+            for port in ports:
+                cluster.start(port)
+            subprocess.run(
+                [cli, "--cluster", "create", *[f"127.0.0.1:{port}" for port in ports],
+                 "--cluster-replicas", "1", "--cluster-yes"],
+                check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=60,
+            )
+            cluster.wait_ok()
+            yield cluster
+        finally:
+            cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_url(redis_cluster: Cluster) -> str:
+    """The ``redis+cluster://`` URL of the session's cluster."""
+    return redis_cluster.url
