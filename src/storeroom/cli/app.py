@@ -197,7 +197,10 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "cache": ("cache", "Read and manage a shared cache (Redis, say), one namespace at a time."),
     "demo": ("demo", "A short guided tour: versions, diff, folder copies and a cache, for real."),
     "doctor": ("doctor", "Check a store or cache the way support would, and say what to fix."),
-    "serve": ("serve", "Browse the store's artifacts and files in a web browser, with an HTTP API."),
+    "serve": (
+        "serve",
+        "Browse the store's artifacts and files in a web browser, with an HTTP API.",
+    ),
 }
 
 

@@ -20,7 +20,8 @@ import stat
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
 
-from ..errors import InvalidPath, NotFound, NotSupported
+from .. import paths
+from ..errors import NotFound, NotSupported
 from ..providers.base import DEFAULT_CHUNK_SIZE, Capabilities, GetResult, ObjectMeta
 from ..providers.local.fds import SharedFd, use_and_close
 from ..providers.local.posix import mapped, object_meta, os_error, read_all, write_all
