@@ -28,12 +28,14 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 import pytest
@@ -87,6 +89,27 @@ def _unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
+class SerializedWrites:
+    """moto's app with one write at a time.
+
+    moto checks an ``If-Match`` / ``If-None-Match`` precondition and then
+    stores the object without a lock, so two concurrent conditional puts can
+    both win (a compare-and-swap counter ended at 398 of 400). S3 itself
+    decides each conditional write atomically; holding one lock across every
+    write request (reads stay concurrent) makes the emulator do the same.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        if environ.get("REQUEST_METHOD") not in ("PUT", "POST", "DELETE"):
+            return self.app(environ, start_response)
+        with self.lock:
+            return list(self.app(environ, start_response))
+
+
 def _put(url: str, headers: dict[str, str] | None = None) -> None:
     request = urllib.request.Request(url, data=b"", method="PUT", headers=headers or {})
     with urllib.request.urlopen(request, timeout=10) as response:
@@ -102,6 +125,9 @@ def s3_server() -> Iterator[CloudServer]:
         _unavailable("moto[server] is not installed (pip install -e '.[dev]')")
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
+    wsgi = server._server  # werkzeug's server: its app is moto's
+    assert wsgi is not None
+    wsgi.app = SerializedWrites(wsgi.app)
     try:
         host, port = server.get_host_and_port()
         endpoint = f"http://{host}:{port}"
