@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -84,35 +83,21 @@ async def test_forget_during_a_refresh_waits_for_a_newer_one(tmp_path: Path) -> 
         await store.aclose()
 
 
-class CatalogStore(ArtifactStore):
-    """A store with the catalog's ``find`` and ``lineage`` (duck-typed by the server)."""
-
-    filters: list[str]
-
-    async def find(self, filter: str, order_by: str | None = None, limit: int | None = None,
-                   page_token: str | None = None) -> list[Any]:  # fmt: skip
-        self.filters.append(filter)
-        return [await self.get_version("b.txt")]
-
-    async def lineage(self, name: str, version: str, direction: str, depth: int) -> list[Any]:
-        return [("b.txt", "v1")] if direction == "down" else []
-
-
-async def test_search_uses_find_when_the_store_has_it(tmp_path: Path) -> None:
-    store = CatalogStore(LocalProvider(str(tmp_path)))
-    store.filters = []
+async def test_search_uses_the_catalog_and_shows_lineage(tmp_path: Path) -> None:
+    store = ArtifactStore(LocalProvider(str(tmp_path)))
     try:
         await store.store_artifact("a.txt", "a", metadata={"author": "ann"})
-        await store.store_artifact("b.txt", "b", metadata={"author": "bob"})
+        await store.store_artifact("b.txt", "b", metadata={"author": "bob"}, inputs=["a.txt"])
         browser = Browser(store)
         page = await browser.artifact_list(query="metadata.author = 'bob'")
         assert page.searched_with == "catalog"
         assert [e["name"] for e in page.entries] == ["b.txt"]
-        assert store.filters == ["metadata.author = 'bob'"]
         prefix = await browser.artifact_list(query="a")  # no operator: a name prefix
         assert prefix.searched_with == "prefix"
         assert [e["name"] for e in prefix.entries] == ["a.txt"]
         assert (await browser.artifact("a.txt")).downstream == [("b.txt", "v1")]
+        with pytest.raises(ValueError, match="position"):
+            await browser.artifact_list(query="metadata.author = ")
         await browser.aclose()
     finally:
         await store.aclose()

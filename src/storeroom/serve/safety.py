@@ -66,6 +66,9 @@ _STATUS = {
     "not_supported": 501,
     "backend_unavailable": 503,
     "configuration_error": 400,
+    "invalid_filter": 400,
+    "folder_not_empty": 409,
+    "outcome_unknown": 503,
     "integrity_error": 500,
 }
 

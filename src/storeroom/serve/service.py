@@ -17,7 +17,6 @@ JSON; neither reads the store any other way, so the two cannot disagree.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,7 +24,7 @@ from typing import Any
 
 from ..artifactstore import ArtifactStore, ArtifactVersion
 from ..concurrency import map_limited
-from ..errors import InvalidPath, NotSupported
+from ..errors import InvalidPath, NotFound, NotSupported
 from ..files import FileStore
 from ..interfaces import FileInfo
 from .listing import Snapshot
@@ -245,9 +244,8 @@ class Browser:
         if offset < 0 or not 1 <= limit <= MAX_PAGE_SIZE:
             raise InvalidPath(f"offset must be >= 0 and limit 1..{MAX_PAGE_SIZE}")
         query = query.strip()
-        find = getattr(self.artifacts, "find", None)
-        if query and find is not None and _FILTER_HINT.search(query):
-            entries = await self._find(find, query)
+        if query and _FILTER_HINT.search(query):
+            entries = await self._find(query)
             how, age = "catalog", 0.0
             field_name = SORT_KEYS[sort]
             entries.sort(key=lambda e: (e.get(field_name) or 0, e["name"]), reverse=descending)
@@ -271,33 +269,30 @@ class Browser:
             age=age,
         )
 
-    async def _find(self, find: Any, query: str) -> list[dict[str, Any]]:
-        """Versions the catalog's ``find`` returns, as listing-like entries."""
-        result = find(query, limit=MAX_PAGE_SIZE)
-        if inspect.isawaitable(result):
-            result = await result
-        items = getattr(result, "items", None)
-        if items is None or callable(items):
-            items = getattr(result, "versions", result)
+    async def _find(self, query: str) -> list[dict[str, Any]]:
+        """Versions the catalog's ``find`` returns (its index if the store has one, else a
+        scan), as listing-like entries.
+
+        Raises:
+            FilterError: the filter does not parse (a ``StorageError`` and ``ValueError``).
+        """
+        page = await self.artifacts.find(query, limit=MAX_PAGE_SIZE)
         entries = []
-        for item in items:
-            if isinstance(item, ArtifactVersion):
-                info = version_info(item)
-                entries.append(
-                    {
-                        "name": info.name,
-                        "version": info.version,
-                        "versions": 1,
-                        "size": info.size,
-                        "content_type": info.content_type,
-                        "sha256": info.sha256,
-                        "created_at": info.created,
-                        "updated_at": info.created,
-                        "metadata": dict(info.metadata),
-                    }
-                )
-            elif isinstance(item, Mapping):
-                entries.append(dict(item))
+        for entry in page.entries:
+            created = entry.created.isoformat()
+            entries.append(
+                {
+                    "name": entry.name,
+                    "version": entry.version,
+                    "versions": 1,
+                    "size": entry.size,
+                    "content_type": entry.content_type,
+                    "sha256": entry.sha256,
+                    "created_at": created,
+                    "updated_at": created,
+                    "metadata": dict(entry.metadata),
+                }
+            )
         return entries
 
     # -- one artifact, one version ---------------------------------------------
@@ -322,27 +317,12 @@ class Browser:
         return ArtifactPage(name, versions, aliases, await self._downstream(name, aliases))
 
     async def _downstream(self, name: str, aliases: Mapping[str, str]) -> list[tuple[str, str]]:
-        """Versions that recorded this artifact's latest as an input (with the catalog)."""
-        lineage = getattr(self.artifacts, "lineage", None)
-        if lineage is None:
-            return []
+        """Versions that recorded this artifact's latest as an input (the catalog's lineage)."""
         try:
-            result = lineage(name, aliases.get("latest"), direction="down", depth=1)
-            if inspect.isawaitable(result):
-                result = await result
-        except (NotSupported, TypeError, ValueError):
+            links = await self.artifacts.lineage(name, direction="down", depth=1)
+        except NotFound:
             return []
-        found = []
-        for item in result or ():
-            item_name = getattr(item, "name", None)
-            item_version = getattr(item, "version", None)
-            if isinstance(item, Mapping):
-                item_name, item_version = item.get("name"), item.get("version")
-            elif isinstance(item, tuple) and len(item) == 2:
-                item_name, item_version = item
-            if item_name is not None:
-                found.append((str(item_name), str(item_version)))
-        return found
+        return [(link.name, link.version) for link in links]
 
     async def version(self, name: str, version: str | None) -> VersionInfo:
         """One version's manifest (``None``: the latest).
