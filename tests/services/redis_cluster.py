@@ -3,8 +3,9 @@
 ``redis_cluster`` starts 3 primaries and 3 replicas on free loopback ports
 (each with its own free cluster-bus port), joins them with ``redis-cli
 --cluster create --cluster-replicas 1 --cluster-yes`` and waits until every
-node reports ``cluster_state:ok``. A short ``cluster-node-timeout`` makes a
-failover take about two seconds. Everything is stopped and removed at the
+node reports ``cluster_state:ok``. A short ``cluster-node-timeout`` (2 s)
+makes a failover take a few seconds. Tests that kill nodes take a cluster
+of their own (``disposable_redis_cluster``), so the session's stays whole. Everything is stopped and removed at the
 end. Without ``redis-server`` or ``redis-cli`` the tests are skipped saying
 why (failed under ``CI=true``); nothing is installed.
 
@@ -19,6 +20,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import pytest
@@ -26,10 +28,16 @@ import pytest
 from tests.services.cloud import _free_port, _stop
 from tests.services.redis import _start_server, require_binary
 
-__all__ = ["Cluster", "redis_cluster", "redis_cluster_url"]
+__all__ = [
+    "Cluster",
+    "disposable_redis_cluster",
+    "redis_cluster",
+    "redis_cluster_url",
+    "running_cluster",
+]
 
 _NODES = 6
-_NODE_TIMEOUT_MS = 1000
+_NODE_TIMEOUT_MS = 2000  # short failovers, yet no flapping on a loaded machine
 _READY_TIMEOUT = 30.0
 
 
@@ -114,9 +122,9 @@ class Cluster:
         self.processes.clear()
 
 
-@pytest.fixture(scope="session")
-def redis_cluster() -> Iterator[Cluster]:
-    """A 6-node Redis Cluster (3 primaries, 3 replicas) on loopback, for the session."""
+@contextmanager
+def running_cluster() -> Iterator[Cluster]:
+    """A 6-node Redis Cluster (3 primaries, 3 replicas) on loopback, stopped after."""
     binary = require_binary("redis-server", "a Redis Cluster needs it: ")
     cli = require_binary("redis-cli", "a Redis Cluster needs it: ")
     ports = [_free_port() for _ in range(_NODES)]
@@ -135,6 +143,20 @@ def redis_cluster() -> Iterator[Cluster]:
             yield cluster
         finally:
             cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[Cluster]:
+    """The session's cluster (never damaged: failover tests take their own)."""
+    with running_cluster() as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def disposable_redis_cluster() -> Iterator[Cluster]:
+    """A cluster of this test's own, to kill nodes in."""
+    with running_cluster() as cluster:
+        yield cluster
 
 
 @pytest.fixture(scope="session")

@@ -17,6 +17,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,7 +27,14 @@ from tests.services.cloud import _free_port, _stop
 from tests.services.redis import _start_server, require_binary
 from tests.services.redis_cluster import ask
 
-__all__ = ["SERVICE", "SentinelSetup", "redis_sentinel", "redis_sentinel_url"]
+__all__ = [
+    "SERVICE",
+    "SentinelSetup",
+    "disposable_redis_sentinel",
+    "redis_sentinel",
+    "redis_sentinel_url",
+    "running_sentinels",
+]
 
 SERVICE = "sr"
 _READY_TIMEOUT = 20.0
@@ -100,9 +108,9 @@ def _last_number(reply: str) -> int | None:
     return int(numbers[-1]) if numbers else None
 
 
-@pytest.fixture(scope="session")
-def redis_sentinel() -> Iterator[SentinelSetup]:
-    """A primary, a replica and three sentinels on loopback, for the session."""
+@contextmanager
+def running_sentinels() -> Iterator[SentinelSetup]:
+    """A primary, a replica and three sentinels on loopback, stopped after."""
     binary = require_binary("redis-server", "Sentinel tests need it: ")
     with tempfile.TemporaryDirectory(prefix="sr-redis-sentinel-") as folder:
         setup = SentinelSetup(
@@ -118,6 +126,20 @@ def redis_sentinel() -> Iterator[SentinelSetup]:
             yield setup
         finally:
             setup.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_sentinel() -> Iterator[SentinelSetup]:
+    """The session's Sentinel setup (never damaged: failover tests take their own)."""
+    with running_sentinels() as setup:
+        yield setup
+
+
+@pytest.fixture
+def disposable_redis_sentinel() -> Iterator[SentinelSetup]:
+    """A Sentinel setup of this test's own, to kill the primary of."""
+    with running_sentinels() as setup:
+        yield setup
 
 
 @pytest.fixture(scope="session")
