@@ -33,7 +33,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 from _harness import Case, gather_limited, print_table, run_case
 
 from storeroom.artifactstore import ArtifactStore
-from storeroom.artifactstore.records import HEADS
+from storeroom.artifactstore.layout import HEADS
 from storeroom.providers.base import IfMatch
 from storeroom.providers.local import LocalProvider
 

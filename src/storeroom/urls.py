@@ -84,17 +84,23 @@ def provider(url: str, **options: Any) -> Provider:
 
 
 def files(url: str, **options: Any) -> FileStore:
-    """A :class:`~storeroom.files.FileStore` on the provider for ``url``."""
+    """A :class:`~storeroom.files.FileStore` on the provider for ``url``.
+
+    The store opened the provider, so it closes it (``aclose``, ``async with``).
+    """
     from .files import FileStore
 
-    return FileStore(provider(url, **options))
+    return FileStore(provider(url, **options), owns_provider=True)
 
 
 def artifacts(url: str, **options: Any) -> ArtifactStore:
-    """An :class:`~storeroom.artifactstore.ArtifactStore` on the provider for ``url``."""
+    """An :class:`~storeroom.artifactstore.ArtifactStore` on the provider for ``url``.
+
+    The store opened the provider, so it closes it (``aclose``, ``async with``).
+    """
     from .artifactstore import ArtifactStore
 
-    return ArtifactStore(provider(url, **options))
+    return ArtifactStore(provider(url, **options), owns_provider=True)
 
 
 def cache(url: str, **options: Any) -> Cache:

@@ -17,7 +17,8 @@ import pytest
 
 from storeroom.artifactstore import ArtifactStore
 from storeroom.artifactstore.heads import Heads
-from storeroom.artifactstore.records import BLOBS, blob_key, dump_json, head_key, manifest_key
+from storeroom.artifactstore.layout import BLOBS, blob_key, head_key, manifest_key
+from storeroom.artifactstore.records import dump_json
 from storeroom.errors import IntegrityError
 from storeroom.providers.base import GetResult
 from storeroom.providers.memory import MemoryProvider
