@@ -15,10 +15,9 @@ package = importlib.import_module("storeroom.caches")
 def test_package_and_factory_names_never_meet() -> None:
     # One name, one thing: the factories are functions whatever was imported before.
     import storeroom.artifactstore
-    import storeroom.caches
+    import storeroom.caches  # noqa: F401
 
-    assert callable(storeroom.cache)
-    assert callable(storeroom.artifacts)
+    assert callable(storeroom.cache) and callable(storeroom.artifacts)
     assert not hasattr(storeroom.cache, "__path__")
     assert not hasattr(storeroom.artifacts, "__path__")
 
