@@ -60,11 +60,15 @@ async def test_gc_repairs_what_a_crashed_writer_left(store: ArtifactStore) -> No
         "a", 2, payload(orphan)["sha256"], 3, "text/plain", "utf-8", {}, utcnow()
     )
     await store.provider.put(manifest_key("a", 2), dump_json(version.to_record()), mode="create")
-    assert await store.get_artifact("a") == "two"  # reads probe past the head
+    # Its store never completed: the latest is still v1, v2 is readable by its id.
+    assert await store.get_artifact("a") == "one"
+    assert await store.get_artifact("a", "v2") == "two"
+    assert await store.get_artifact_versions("a") == ["v1", "v2"]
     assert [e["version"] for e in await store.list_artifacts("a")] == ["v1"]  # the head lags
     report = await store.gc()
     assert report.heads_repaired == 1
     assert [e["version"] for e in await store.list_artifacts("a")] == ["v2"]
+    assert await store.get_artifact("a") == "two"
     assert payload(await store.store_artifact("a", "three"))["version"] == "v3"
 
 

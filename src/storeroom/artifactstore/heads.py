@@ -116,7 +116,10 @@ class View:
 
     def known(self, number: int) -> ArtifactVersion | None:
         """The manifest of ``number`` if this view holds it (no read)."""
-        for found in (self.head.latest, *self.above):
+        latest = self.head.latest
+        if latest is not None and latest.number == number:
+            return latest
+        for found in self.above:
             if found is not None and found.number == number:
                 return found
         return None

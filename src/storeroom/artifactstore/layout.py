@@ -79,9 +79,16 @@ def _unescape(key: str) -> str:
 def validate_name(name: str) -> str:
     """Return ``name`` if it is a valid artifact name (a key, see :mod:`storeroom.paths`).
 
+    Valid names are remembered (an LRU): the rules run once per name, not on
+    every read. An invalid name raises every time.
+
     Raises:
         InvalidPath: the name breaks a key rule, or is too long to be stored.
     """
+    return _valid_name(name) if isinstance(name, str) else _check_name(name)
+
+
+def _check_name(name: str) -> str:
     paths.validate_key(name)
     try:  # the longest keys made from the name; all others are as valid
         paths.validate_key(manifest_key(name, _MAX_NUMBER))
@@ -91,6 +98,9 @@ def validate_name(name: str) -> str:
             f"artifact name {name!r} is too long to store ({exc})", path=name
         ) from None
     return name
+
+
+_valid_name = lru_cache(maxsize=4096)(_check_name)
 
 
 def blob_key(sha256: str) -> str:

@@ -25,7 +25,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ..errors import IntegrityError
-from .layout import SHA256, number_from_manifest_key, version_id
+from .layout import SHA256, manifest_key, number_from_manifest_key, version_id
 
 __all__ = [
     "FORMAT",
@@ -43,9 +43,13 @@ FORMAT = 2
 _BLOB_FORMAT = 1
 
 
+#: One compact encoder for every record (``json.dumps`` with options builds one per call).
+_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+
+
 def dump_json(record: Mapping[str, Any]) -> bytes:
     """Compact JSON bytes."""
-    return json.dumps(record, separators=(",", ":"), allow_nan=False).encode("utf-8")
+    return _ENCODER.encode(record).encode("utf-8")
 
 
 def _load_json(data: bytes, key: str) -> dict[str, Any]:
@@ -133,13 +137,16 @@ class ArtifactVersion:
         """The sha256 of the blob this version references, ``None`` if its content is inline."""
         return self.sha256 if self.inline is None else None
 
-    def verify(self, data: bytes, where: str) -> bytes:
+    def verify(self, data: bytes, where: str | None = None) -> bytes:
         """Return ``data`` if it is this version's content (size and sha256).
 
         Raises:
-            IntegrityError: it is not (``where`` names what was read).
+            IntegrityError: it is not (``where`` names what was read; by
+                default the manifest, where inline content is kept).
         """
         if len(data) != self.size or hashlib.sha256(data).hexdigest() != self.sha256:
+            if where is None:
+                where = manifest_key(self.name, self.number)
             raise IntegrityError(
                 f"the content of {self.name!r} {self.version} does not match "
                 f"its sha256 {self.sha256}",

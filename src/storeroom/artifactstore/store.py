@@ -228,19 +228,18 @@ class ArtifactStore(ArtifactStorage, AsyncResource):
     async def _resolve(self, name: str, version: str | None) -> ArtifactVersion:
         """The version of ``name`` that ``version`` names (``None``: the latest).
 
-        The latest probes past the head (a version whose head update is still
-        in flight counts); a named version reads the head alone and then its
-        manifest. Either way :meth:`View.number_of` decides.
+        One read of the head, then :meth:`View.number_of` decides; the latest
+        comes with the head, any other version from its manifest. The latest is
+        the newest version whose store completed (its head update landed); a
+        version whose writer died between its manifest and its head update is
+        readable by its id, and becomes the latest when the next change or
+        ``gc`` brings the head up to it.
 
         Raises:
             NotFound: no such artifact, version or alias.
             InvalidPath: ``name`` is not a valid artifact name.
         """
-        validate_name(name)
-        if version is None or version == "latest":
-            view = await self._heads.view(name)
-        else:
-            view = View(*await self._heads.read(name), probed=False)
+        view = View(*await self._heads.read(validate_name(name)), probed=False)
         number = view.number_of(version)
         try:
             return await self._heads.version(view, number)
@@ -254,7 +253,7 @@ class ArtifactStore(ArtifactStorage, AsyncResource):
             IntegrityError: the content is missing or does not match.
         """
         if version.inline is not None:
-            return version.verify(version.inline, manifest_key(version.name, version.number))
+            return version.verify(version.inline)
         key = blob_key(version.sha256)
         try:
             data = await self.provider.read(key)
@@ -354,7 +353,7 @@ class ArtifactStore(ArtifactStorage, AsyncResource):
         Raises:
             NotFound: no such artifact.
         """
-        view = await self._heads.view(validate_name(name))
+        view = View(*await self._heads.read(validate_name(name)), probed=False)
         aliases = {"latest": version_id(view.number_of(None))}
         aliases.update((a, version_id(n)) for a, n in sorted(view.head.aliases.items()))
         return aliases
@@ -420,11 +419,11 @@ class ArtifactStore(ArtifactStorage, AsyncResource):
         if not folder:
             return folder_info("")
         try:
-            view = await self._heads.view(validate_name(folder))
+            head, _ = await self._heads.read(validate_name(folder))
         except InvalidPath:
             return None
-        if view.latest is not None:
-            return _file_info(listing_entry(view.head, view.latest))
+        if head.latest is not None:
+            return _file_info(listing_entry(head, head.latest))
         return folder_info(folder) if await self.list_artifacts(folder + "/") else None
 
     async def list_directory(self, path: str = ".") -> list[FileInfo]:
