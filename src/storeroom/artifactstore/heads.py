@@ -4,8 +4,10 @@ The manifests are the truth about which numbers exist; the head is the truth
 about which of them are deleted, what the aliases are, and a summary for
 ``list_artifacts``. A writer that dies between creating its manifest and
 updating the head leaves a manifest above ``head.allocated``: :meth:`Heads.view`
-finds such manifests by probing upward, so reads stay exact, and the next
-write or ``gc`` brings the head up to date.
+finds such manifests by probing upward, so every change decides on all the
+numbers that exist, and the next write or ``gc`` brings the head up to date.
+Reads of the latest read the head alone (the newest completed store), and
+parse a head once per distinct bytes.
 
 :class:`Heads` remembers the last head it read or wrote per artifact name (a
 bounded LRU), with its etag. ``store_artifact`` allocates from it without
