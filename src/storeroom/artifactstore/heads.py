@@ -149,7 +149,9 @@ class Heads:
 
     Args:
         provider: where the heads and manifests are.
-        remember: how many artifacts' last heads to keep (least recently used go first).
+        remember: how many artifacts' last heads to keep (least recently used go
+            first), both as allocation guesses and as parsed heads with their
+            stored bytes (a head is at most ``inline_limit`` plus about 1 KiB).
     """
 
     def __init__(self, provider: Provider, remember: int = 2048) -> None:
