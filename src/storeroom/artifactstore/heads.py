@@ -122,7 +122,7 @@ class View:
         if latest is not None and latest.number == number:
             return latest
         for found in self.above:
-            if found is not None and found.number == number:
+            if found.number == number:
                 return found
         return None
 
