@@ -22,6 +22,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import lru_cache
 from typing import Any
 
 from ..errors import IntegrityError
@@ -32,6 +33,7 @@ __all__ = [
     "ArtifactVersion",
     "Head",
     "dump_json",
+    "iso",
     "listing_entry",
     "prepare_content",
     "utcnow",
@@ -165,7 +167,7 @@ class ArtifactVersion:
             "content_type": self.content_type,
             "encoding": self.encoding,
             "metadata": dict(self.metadata),
-            "created": self.created.isoformat(),
+            "created": iso(self.created),
         }
         if self.message is not None:
             record["message"] = self.message
@@ -270,9 +272,9 @@ class Head:
                 "name": self.name,
                 "allocated": self.allocated,
                 "floor": self.floor,
-                "deleted": sorted(self.deleted),
-                "created": self.created.isoformat() if self.created else None,
-                "aliases": dict(sorted(self.aliases.items())),
+                "deleted": sorted(self.deleted) if self.deleted else [],
+                "created": iso(self.created) if self.created else None,
+                "aliases": dict(sorted(self.aliases.items())) if self.aliases else {},
             }
         )
         return b"%s,\"latest\":%s}" % (rest[:-1], latest)
@@ -347,12 +349,19 @@ def listing_entry(head: Head, latest: ArtifactVersion) -> dict[str, Any]:
         "content_type": latest.content_type,
         "sha256": latest.sha256,
         "text": latest.encoding is not None,
-        "created_at": (head.created or latest.created).isoformat(),
-        "updated_at": latest.created.isoformat(),
+        "created_at": iso(head.created or latest.created),
+        "updated_at": iso(latest.created),
         "metadata": dict(latest.metadata),
         "message": latest.message,
         "aliases": aliases,
     }
+
+
+@lru_cache(maxsize=1024)
+def iso(when: datetime) -> str:
+    """``when.isoformat()``, remembered: a version's and a head's times are written
+    and shown again and again."""
+    return when.isoformat()
 
 
 def utcnow() -> datetime:

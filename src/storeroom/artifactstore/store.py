@@ -53,7 +53,7 @@ from .layout import (
     validate_name,
     version_id,
 )
-from .records import ArtifactVersion, Head, listing_entry, prepare_content
+from .records import ArtifactVersion, Head, iso, listing_entry, prepare_content
 from .writer import Draft, write_version
 
 __all__ = ["INVALID_ARGUMENT", "ArtifactStore"]
@@ -203,7 +203,7 @@ class ArtifactStore(ArtifactStorage, AsyncResource):
                 "sha256": version.sha256,
                 "deduplicated": deduplicated,
             },
-            metadata={"created_at": version.created.isoformat()},
+            metadata={"created_at": iso(version.created)},
         )
 
     async def _store(
