@@ -47,7 +47,8 @@ from typing import Any
 
 import storeroom
 from storeroom.artifactstore import ArtifactStore
-from storeroom.artifactstore.records import ArtifactVersion, Head, head_key, manifest_key
+from storeroom.artifactstore.layout import head_key, manifest_key
+from storeroom.artifactstore.records import ArtifactVersion, Head
 from storeroom.providers.local import LocalProvider
 
 PG_SERVER = os.environ.get("STOREROOM_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432")

@@ -31,7 +31,7 @@ import time
 import httpx
 
 from storeroom.artifactstore import ArtifactStore
-from storeroom.artifactstore.records import blob_key
+from storeroom.artifactstore.layout import blob_key
 from storeroom.concurrency import map_limited
 from storeroom.providers.local import LocalProvider
 

@@ -8,11 +8,16 @@ storage exception and never a silent success. Reads raise the typed errors of
 
 Paths are keys (``notes/today.md``); a leading ``./``, and ``.`` for the top
 folder, are accepted as file-system code writes them. Absolute paths are not.
+
+Whoever opens a resource closes it: a ``FileStore`` made by
+:func:`storeroom.files` opened its provider and closes it in ``aclose()``; one
+handed a provider (``FileStore(provider)``) leaves it to its owner.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
 from typing import Any
@@ -21,6 +26,7 @@ from . import paths
 from .errors import NotFound, NotSupported, PreconditionFailed, StorageError
 from .interfaces import FileInfo, FileStorage, StorageResult
 from .providers.base import IfMatch, ObjectMeta, Provider
+from .resource import AsyncResource
 from .retry import Backoff
 
 __all__ = ["FileStore"]
@@ -70,18 +76,37 @@ def folder_info(prefix: str, meta: ObjectMeta | None = None) -> FileInfo:
     )
 
 
-class FileStore(FileStorage):
+class FileStore(FileStorage, AsyncResource):
     """Files on any :class:`~storeroom.providers.base.Provider`.
 
     Args:
         provider: where the bytes live (local folder, memory, S3, ...).
+        owns_provider: close ``provider`` in :meth:`aclose` (``True`` when this
+            store opened it, as :func:`storeroom.files` does); a provider handed
+            in by its owner is left open for that owner to close.
     """
 
-    def __init__(self, provider: Provider) -> None:
+    def __init__(self, provider: Provider, *, owns_provider: bool = False) -> None:
         self.provider = provider
+        self.owns_provider = owns_provider
 
     def __repr__(self) -> str:
         return f"FileStore({self.provider!r})"
+
+    async def aclose(self) -> None:
+        """Close the provider if this store opened it (see ``owns_provider``)."""
+        if self.owns_provider:
+            await self.provider.aclose()
+
+    async def load_json(self, path: str) -> Any:
+        """The file parsed as JSON (UTF-8), raising where ``read_json`` answers ``None``.
+
+        Raises:
+            NotFound: there is no such file.
+            ValueError: the file is not UTF-8 JSON (``json.JSONDecodeError``,
+                ``UnicodeDecodeError``).
+        """
+        return json.loads(await self.read_text(path))
 
     async def _write(
         self, path: str, action: Callable[[str], Awaitable[ObjectMeta]]

@@ -1,10 +1,12 @@
 """The storage interfaces of the vibex agent framework, reproduced exactly.
 
 Names, parameters, defaults and ``async``-ness match ``vibex.storage.interfaces``
-so that code written against vibex runs on storeroom unchanged. The only
-addition is ``FileStorage.read_json`` / ``write_json``, concrete methods
-written once on top of the text methods. storeroom's richer surface lives in
-:mod:`storeroom.providers.base`.
+so that code written against vibex runs on storeroom unchanged. Like the module
+itself (which its documentation leaves out), ``FileStorage`` has two concrete
+methods, ``read_json`` / ``write_json``, written once on top of the text
+methods and failing as vibex's do (``None``, a failed ``StorageResult``), and
+``ArtifactStorage`` is a ``StorageBackend``. storeroom's richer surface lives
+in :mod:`storeroom.providers.base`.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Dict, List, Optional, Union  # noqa: UP035 - the seed's spelling
+
+from .errors import StorageError
 
 __all__ = [
     "ArtifactStorage",
@@ -50,7 +54,10 @@ class StorageResult:
 
 @dataclass
 class FileInfo:
-    """Information about a stored file (or, with ``is_directory``, a folder)."""
+    """Information about a stored file (or, with ``is_directory``, a folder).
+
+    ``metadata`` is never ``None``.
+    """
 
     path: str
     size: int
@@ -59,6 +66,10 @@ class FileInfo:
     content_type: Optional[str] = None  # noqa: UP045
     metadata: Dict[str, Any] = field(default_factory=dict)  # noqa: UP006
     is_directory: bool = False
+
+    def __post_init__(self) -> None:
+        if self.metadata is None:
+            self.metadata = {}
 
 
 class StorageBackend(ABC):
@@ -110,26 +121,39 @@ class FileStorage(StorageBackend):
     async def create_directory(self, path: str) -> StorageResult:
         """Create a directory."""
 
-    async def read_json(self, path: str) -> Any:
-        """Read a file as JSON (UTF-8), on top of ``read_text``."""
-        return json.loads(await self.read_text(path))
+    async def read_json(self, path: str) -> Optional[Dict[str, Any]]:  # noqa: UP006, UP045
+        """The file parsed as JSON (UTF-8); ``None`` if it is missing, unreadable or not JSON.
 
-    async def write_json(self, path: str, value: Any, indent: Optional[int] = 2) -> StorageResult:  # noqa: UP045
-        """Write ``value`` as JSON (UTF-8) on top of ``write_text``.
-
-        A value JSON cannot hold is a failed ``StorageResult`` (code ``encoding_error``).
+        As vibex's: callers test for ``None``. ``FileStore.load_json`` raises instead.
         """
         try:
-            text = json.dumps(value, indent=indent, ensure_ascii=False)
-        except (TypeError, ValueError) as exc:
+            value: Dict[str, Any] = json.loads(await self.read_text(path))  # noqa: UP006
+        except (StorageError, OSError, ValueError):
+            return None
+        return value
+
+    async def write_json(self, path: str, data: Dict[str, Any], indent: int = 2) -> StorageResult:  # noqa: UP006
+        """Write ``data`` as JSON on top of ``write_text``, byte for byte as vibex does
+        (``json.dumps`` defaults: non-ASCII escaped).
+
+        A value JSON cannot hold is a failed ``StorageResult`` (code
+        ``encoding_error``), never an exception.
+        """
+        try:
+            text = json.dumps(data, indent=indent)
+        except (TypeError, ValueError, RecursionError) as exc:
             return StorageResult(
                 success=False, path=path, error=str(exc), metadata={"code": "encoding_error"}
             )
         return await self.write_text(path, text)
 
 
-class ArtifactStorage(ABC):
-    """Interface for artifact storage with versioning and metadata."""
+class ArtifactStorage(StorageBackend):
+    """Interface for artifact storage with versioning and metadata.
+
+    A storage backend too (as vibex declares it): ``exists``, ``get_info`` and
+    ``list_directory`` answer about artifacts by name.
+    """
 
     @abstractmethod
     async def store_artifact(

@@ -126,10 +126,13 @@ def provider(url: str, **options: Any) -> Provider:
 
 
 def files(url: str, **options: Any) -> FileStore:
-    """A :class:`~storeroom.files.FileStore` on the provider for ``url``."""
+    """A :class:`~storeroom.files.FileStore` on the provider for ``url``.
+
+    The store opened the provider, so it closes it (``aclose``, ``async with``).
+    """
     from .files import FileStore
 
-    return FileStore(provider(url, **options))
+    return FileStore(provider(url, **options), owns_provider=True)
 
 
 def artifacts(url: str, *, index: Any = None, **options: Any) -> ArtifactStore:
@@ -138,13 +141,15 @@ def artifacts(url: str, *, index: Any = None, **options: Any) -> ArtifactStore:
     The store's own options (``allow_unsafe_writes``, ``gc_grace``,
     ``inline_limit``, ``concurrency``) may be keywords or query parameters;
     every other option goes to the provider. ``index``: a catalog index URL
-    (``sqlite:///catalog.db``, ``postgresql://...``).
+    (``sqlite:///catalog.db``, ``postgresql://...``). The store opened the
+    provider, so it closes it (``aclose``, ``async with``).
     """
     from .artifactstore import ArtifactStore
 
     def build() -> ArtifactStore:
         base, merged = split_options(url, options)
         own = pop_keywords(ArtifactStore.__init__, merged)
+        own["owns_provider"] = True
         if index is not None:
             own["index"] = index
         return ArtifactStore(provider(base, **merged), **own)

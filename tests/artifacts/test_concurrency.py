@@ -99,7 +99,7 @@ async def test_gc_never_takes_a_blob_from_a_concurrent_store(
     """Deduplicating stores and deletes in 2 processes while gc runs in a loop."""
     url = backend_url(request, kind, tmp_path)
     workers = await start_writers(url, 2, 6, 12, "churn")
-    store = ArtifactStore(storeroom.provider(url), gc_grace=0)
+    store = ArtifactStore(storeroom.provider(url), gc_grace=0, owns_provider=True)
     runs = 0
     while any(worker.returncode is None for worker in workers):
         await store.gc()
@@ -114,3 +114,4 @@ async def test_gc_never_takes_a_blob_from_a_concurrent_store(
     assert runs >= 2  # gc ran while the writers ran
     assert (await store.gc()).blobs_deleted > 0
     assert await store.provider.list("blobs") == []
+    await store.aclose()

@@ -17,7 +17,8 @@ import pytest
 
 from storeroom.artifactstore import ArtifactStore
 from storeroom.artifactstore.heads import Heads
-from storeroom.artifactstore.records import BLOBS, blob_key, dump_json, head_key, manifest_key
+from storeroom.artifactstore.layout import BLOBS, blob_key, head_key, manifest_key
+from storeroom.artifactstore.records import ArtifactVersion, Head, dump_json, utcnow
 from storeroom.errors import IntegrityError
 from storeroom.providers.base import GetResult
 from storeroom.providers.memory import MemoryProvider
@@ -204,3 +205,49 @@ async def test_remembered_heads_are_bounded() -> None:
         await heads.read(name)
     fresh: Mapping[str, bool] = {name: (await heads.last(name))[2] for name in ("c", "b", "a")}
     assert fresh == {"c": False, "b": False, "a": True}
+
+
+@pytest.mark.parametrize(
+    ("content", "encoding", "metadata", "message"),
+    [
+        (b"plain text", "utf-8", {}, None),
+        ("h\u00e9llo \u2603 \"quoted\"\n".encode(), "utf-8", {"k": ["v", 1, None]}, "why: \u00e9"),
+        (b"\x00\xff binary", None, {"nested": {"a": 1.5}}, ""),
+        (None, "utf-8", {}, "a blob"),
+    ],
+)
+def test_a_manifest_is_stored_as_the_json_of_its_record(
+    content: bytes | None, encoding: str | None, metadata: dict[str, object], message: str | None
+) -> None:
+    data = content if content is not None else b"large"
+    version = ArtifactVersion(
+        "r\u00e9ports/@q1 \"x\".md", 42, hashlib.sha256(data).hexdigest(), len(data),
+        "text/markdown; charset=utf-8", encoding, metadata, utcnow(), content, message=message,
+    )
+    assert version.to_json() == dump_json(version.to_record())
+    key = manifest_key(version.name, 42)
+    assert ArtifactVersion.from_json(version.to_json(), key) == version
+
+
+@pytest.mark.parametrize("inline", [True, False])
+def test_a_head_is_stored_as_the_json_of_its_fields(inline: bool) -> None:
+    data = b"text"
+    latest = ArtifactVersion(
+        "a/\u00e9", 7, hashlib.sha256(data).hexdigest(), 4, "text/plain", "utf-8", {}, utcnow(),
+        data if inline else None,
+    )
+    head = Head("a/\u00e9", 7, 2, frozenset({5, 4}), utcnow(), latest, {"zeta": 7, "alpha": 3})
+    stored = head.to_json()
+    assert json.loads(stored) == {
+        "format": 2 if inline else 1,
+        "name": "a/\u00e9",
+        "allocated": 7,
+        "floor": 2,
+        "deleted": [4, 5],
+        "created": head.created.isoformat() if head.created else None,
+        "aliases": {"alpha": 3, "zeta": 7},
+        "latest": latest.to_record(),
+    }
+    assert stored == head.to_json(latest.to_json())
+    assert Head.from_json(stored, "heads/x/@head.json") == head
+    assert json.loads(Head("empty").to_json())["latest"] is None

@@ -9,7 +9,7 @@ import pytest
 
 import storeroom
 from storeroom.artifactstore import INVALID_ARGUMENT, ArtifactStore
-from storeroom.artifactstore.records import blob_key, head_key, manifest_key
+from storeroom.artifactstore.layout import blob_key, head_key, manifest_key
 from storeroom.errors import IntegrityError, InvalidPath, NotFound, NotSupported
 from storeroom.interfaces import ArtifactStorage
 
@@ -142,8 +142,7 @@ async def test_binary_content(store: ArtifactStore) -> None:
     result = await store.store_artifact("img/logo.png", png, content_type="image/png")
     assert result.success
     assert result.size == len(png)
-    with pytest.raises(NotSupported, match="get_artifact_bytes"):
-        await store.get_artifact("img/logo.png")
+    assert await store.get_artifact("img/logo.png") is None  # not text: as vibex answers
     assert await store.get_artifact_bytes("img/logo.png") == png
     (entry,) = await store.list_artifacts()
     assert entry["text"] is False
@@ -163,8 +162,9 @@ async def test_names(store: ArtifactStore) -> None:
         result = await store.store_artifact(bad, "x")
         assert not result.success, bad
         assert result.metadata["code"] == "invalid_path", bad
+        assert await store.get_artifact(bad) is None  # no artifact can have that name
         with pytest.raises(InvalidPath):
-            await store.get_artifact(bad)
+            await store.get_artifact_bytes(bad)
     too_long = "n" * 1010
     result = await store.store_artifact(too_long, "x")
     assert result.metadata["code"] == "invalid_path"
@@ -189,7 +189,9 @@ async def test_list_prefix(store: ArtifactStore) -> None:
 
 async def test_list_entry_fields(store: ArtifactStore) -> None:
     first = await store.store_artifact("doc", "v1 text", "text/plain", {"author": "ann"})
-    second = await store.store_artifact("doc", "v2 text!", "text/markdown", {"author": "bob"})
+    second = await store.store_artifact(
+        "doc", "v2 text!", "text/markdown", {"author": "bob"}, "second draft"
+    )
     (entry,) = await store.list_artifacts()
     assert entry == {
         "name": "doc",
@@ -202,6 +204,7 @@ async def test_list_entry_fields(store: ArtifactStore) -> None:
         "created_at": first.metadata["created_at"],
         "updated_at": second.metadata["created_at"],
         "metadata": {"author": "bob"},
+        "message": "second draft",
         "aliases": {"latest": "v2"},
     }
 

@@ -72,8 +72,10 @@ POOL = [f"pooled content {n}\n" * 320 for n in range(8)]
 async def main(
     url: str, process: int, tasks: int, versions: int, start_at: float, mode: str
 ) -> int:
-    provider = storeroom.provider(url)
-    async with ArtifactStore(provider, gc_grace=0 if mode == "churn" else 3600) as store:
+    async with (  # the writer opened the provider, so it closes it (the store does not)
+        storeroom.provider(url) as provider,
+        ArtifactStore(provider, gc_grace=0 if mode == "churn" else 3600) as store,
+    ):
         await asyncio.sleep(max(0.0, start_at - time.time()))
         if mode == "churn":
             return await churn(store, process, tasks, versions)

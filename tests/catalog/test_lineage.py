@@ -7,7 +7,7 @@ import json
 import pytest
 
 from storeroom.artifactstore import ArtifactStore, ArtifactVersion
-from storeroom.artifactstore.records import manifest_key
+from storeroom.artifactstore.layout import manifest_key
 from storeroom.errors import NotFound
 from storeroom.providers.memory import MemoryProvider
 

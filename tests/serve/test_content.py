@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from storeroom.artifactstore import ArtifactStore
-from storeroom.artifactstore.records import blob_key, trash_key
+from storeroom.artifactstore.layout import blob_key, trash_key
 from storeroom.errors import IntegrityError
 from storeroom.providers.local.provider import LocalProvider
 from storeroom.serve.content import (

@@ -44,23 +44,22 @@ from datetime import timedelta
 from ..concurrency import map_limited
 from ..errors import AlreadyExists, IntegrityError, NotFound, PreconditionFailed
 from ..providers.base import IfMatch, Provider
-from .heads import Heads
-from .records import (
+from .heads import Heads, View
+from .layout import (
     BLOBS,
+    LEASE_KEY,
     TRASH,
     VERSIONS,
     blob_key,
-    dump_json,
     manifest_key,
     name_from_manifest_key,
     sha256_from_key,
     trash_key,
-    utcnow,
 )
+from .records import Head, dump_json, utcnow
 
 __all__ = ["LEASE_KEY", "GCReport", "collect"]
 
-LEASE_KEY = "gc/lease.json"
 #: How long a gc's lease lasts; a gc still running after this may be joined by another.
 LEASE_SECONDS = 6 * 3600
 
@@ -140,16 +139,14 @@ class _Collector:
                 numbers[found[0]].append(found[1])
 
         async def scan(name: str) -> set[str]:
-            head, etag = await self.heads.read(name)
+            head, _ = await self.heads.read(name)
             live = [n for n in numbers[name] if head.is_live(n)]
             if repair:
                 void = [manifest_key(name, n) for n in numbers[name] if n <= head.floor]
                 await map_limited(self.provider.delete, void, self.concurrency)
                 self.manifests_removed += len(void)
                 if live and max(live) > head.allocated:
-                    newest = await self.heads.manifest(name, max(live))
-                    await self.heads.record(newest, head, etag)
-                    self.heads_repaired += 1
+                    await self.catch_up(name)
 
             async def blob_of(number: int) -> str | None:
                 if head.latest is not None and head.latest.number == number:
@@ -163,6 +160,21 @@ class _Collector:
 
         found_sets = await map_limited(scan, sorted(numbers), max(1, self.concurrency // 4))
         return set().union(*found_sets)
+
+    async def catch_up(self, name: str) -> None:
+        """Bring the head up to the manifests a crashed writer left above it.
+
+        Through :meth:`Heads.update`, on a fresh view: a manifest that a
+        concurrent delete compacted away meanwhile is simply not there to catch
+        up to, never an error.
+        """
+
+        async def change(view: View) -> Head | None:
+            return view.caught_up()
+
+        _, updated = await self.heads.update(name, change)
+        if updated is not None:
+            self.heads_repaired += 1
 
     async def restore(self, sha256: str) -> None:
         """Copy a set-aside blob back (a store may have put it back already)."""

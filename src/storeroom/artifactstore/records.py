@@ -1,21 +1,11 @@
-"""The artifact store's records and where they live: keys, version ids, JSON.
+"""The artifact store's records: manifests, heads, and how content goes into them.
 
-Layout under the provider's root (``<name>`` is the artifact name with every
-segment that starts with ``@`` escaped by a second ``@``, so the store's own
-``@``-names never collide with a user's):
-
-- ``versions/<name>/@v/<12 digits>.json``: one immutable manifest per version
-  (:class:`ArtifactVersion`), created with ``mode="create"``. It records the
-  content's sha256 and size, and either holds the content itself (``inline``:
-  content of at most ``inline_limit`` bytes, as UTF-8 text or base64) or
-  references the blob below;
-- ``blobs/sha256/<2 hex>/<64 hex>``: content larger than ``inline_limit``,
-  stored once per distinct sha256;
-- ``heads/<name>/@head.json``: the artifact's head (:class:`Head`), replaced by
-  compare-and-swap only: highest allocated number, floor, deleted numbers,
-  aliases and a copy of the newest live manifest (inline content included);
-- ``trash/sha256/<64 hex>``: blobs a running ``gc`` has set aside;
-- ``gc/lease.json``: the lease of the one ``gc`` running.
+:class:`ArtifactVersion` is one immutable manifest (``versions/.../@v/...``):
+the content's sha256 and size, and either the content itself (``inline``:
+content of at most ``inline_limit`` bytes, as UTF-8 text or base64) or a
+reference to its blob. :class:`Head` is an artifact's head: highest allocated
+number, floor, deleted numbers, aliases and a copy of the newest live manifest
+(inline content included). Where they are stored is :mod:`.layout`'s business.
 
 Records carry a ``format``: 1 for manifests that reference a blob (and heads
 whose copy does), 2 for those holding inline content. Readers refuse a format
@@ -29,200 +19,39 @@ import base64
 import binascii
 import hashlib
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import lru_cache
 from typing import Any
 
-from .. import paths
-from ..errors import IntegrityError, InvalidPath, NotFound
+from ..errors import IntegrityError
+from .layout import SHA256, manifest_key, number_from_manifest_key, version_id
 
 __all__ = [
-    "BLOBS",
-    "HEADS",
-    "HEAD_FILE",
-    "TRASH",
-    "VERSIONS",
+    "FORMAT",
     "ArtifactVersion",
     "Head",
-    "blob_key",
-    "check_alias",
     "dump_json",
-    "head_key",
+    "iso",
     "listing_entry",
-    "manifest_key",
-    "manifests_prefix",
-    "name_from_head_key",
-    "name_from_manifest_key",
-    "name_prefix",
-    "number_from_manifest_key",
-    "parse_version",
     "prepare_content",
-    "sha256_from_key",
-    "trash_key",
     "utcnow",
-    "validate_name",
-    "version_id",
 ]
 
-BLOBS = "blobs/sha256"
-TRASH = "trash/sha256"
-HEADS = "heads"
-VERSIONS = "versions"
-HEAD_FILE = "@head.json"
-_VERSION_FOLDER = "@v"
-_DIGITS = 12
-_MAX_NUMBER = 10**_DIGITS - 1
 #: The newest record format this storeroom reads; readers refuse newer ones.
 FORMAT = 2
 #: The format of a record that references a blob (readable by every storeroom).
 _BLOB_FORMAT = 1
 
-_VERSION_ID = re.compile(r"v?([1-9][0-9]{0,11})")
-_ALIAS = re.compile(r"[A-Za-z][A-Za-z0-9._-]{0,63}")
-_SHA256 = re.compile(r"[0-9a-f]{64}")
-_RESERVED_ALIASES = frozenset({"latest"})
 
-
-@lru_cache(maxsize=4096)
-def _escape(name: str) -> str:
-    return "/".join("@" + s if s.startswith("@") else s for s in name.split("/"))
-
-
-def _unescape(key: str) -> str:
-    return "/".join(s[1:] if s.startswith("@") else s for s in key.split("/"))
-
-
-def validate_name(name: str) -> str:
-    """Return ``name`` if it is a valid artifact name (a key, see :mod:`storeroom.paths`).
-
-    Raises:
-        InvalidPath: the name breaks a key rule, or is too long to be stored.
-    """
-    paths.validate_key(name)
-    try:  # the longest keys made from the name; all others are as valid
-        paths.validate_key(manifest_key(name, _MAX_NUMBER))
-        paths.validate_key(head_key(name))
-    except InvalidPath as exc:
-        raise InvalidPath(
-            f"artifact name {name!r} is too long to store ({exc})", path=name
-        ) from None
-    return name
-
-
-def blob_key(sha256: str) -> str:
-    """The key of the blob with this hex sha256."""
-    return f"{BLOBS}/{sha256[:2]}/{sha256}"
-
-
-def trash_key(sha256: str) -> str:
-    """Where ``gc`` sets the blob aside while it re-checks references."""
-    return f"{TRASH}/{sha256}"
-
-
-def head_key(name: str) -> str:
-    """The key of an artifact's head (valid if the name passed :func:`validate_name`)."""
-    return f"{HEADS}/{_escape(name)}/{HEAD_FILE}"
-
-
-def manifests_prefix(name: str) -> str:
-    """The folder holding every manifest of an artifact."""
-    return f"{VERSIONS}/{_escape(name)}/{_VERSION_FOLDER}/"
-
-
-def manifest_key(name: str, number: int) -> str:
-    """The key of version ``number``'s manifest (valid if the name passed :func:`validate_name`)."""
-    return f"{manifests_prefix(name)}{number:0{_DIGITS}d}.json"
-
-
-def name_prefix(tree: str, prefix: str) -> tuple[str, str]:
-    """The folder of ``tree`` to list for names starting with ``prefix``, and the filter.
-
-    ``"reports/q"`` lists ``<tree>/reports/`` and keeps names starting with
-    ``"reports/q"``; ``""`` lists the whole tree.
-    """
-    folder = paths.parent(prefix)
-    if folder:
-        paths.validate_prefix(folder)
-    return f"{tree}/{_escape(folder)}", prefix
-
-
-def name_from_head_key(key: str) -> str | None:
-    """The artifact name of a key under ``heads/``, or ``None`` if it is not a head."""
-    body, sep, last = key[len(HEADS) + 1 :].rpartition("/")
-    if not sep or last != HEAD_FILE:
-        return None
-    return _unescape(body)
-
-
-def name_from_manifest_key(key: str) -> tuple[str, int] | None:
-    """The artifact name and version number of a key under ``versions/``, if it is a manifest."""
-    body, sep, _ = key[len(VERSIONS) + 1 :].rpartition(f"/{_VERSION_FOLDER}/")
-    number = number_from_manifest_key(key)
-    if not sep or number is None:
-        return None
-    return _unescape(body), number
-
-
-def sha256_from_key(key: str) -> str | None:
-    """The hex sha256 a blob or trash key names, ``None`` for anything else."""
-    name = paths.basename(key)
-    return name if _SHA256.fullmatch(name) else None
-
-
-def number_from_manifest_key(key: str) -> int | None:
-    """The version number of a manifest key, or ``None`` if it is not one."""
-    stem = paths.basename(key).removesuffix(".json")
-    if len(stem) != _DIGITS or not stem.isdigit():
-        return None
-    return int(stem)
-
-
-def version_id(number: int) -> str:
-    """The public id of version ``number``: ``"v3"``."""
-    return f"v{number}"
-
-
-def parse_version(version: str) -> int | None:
-    """The number of a version id (``"v3"`` or ``"3"``), ``None`` if ``version`` is an alias.
-
-    Raises:
-        NotFound: ``version`` is neither a version id nor a possible alias
-            (``"0"``, ``"-1"``, ``"01"``, ``"1e3"``, ``""``).
-    """
-    if not isinstance(version, str):
-        raise NotFound(f"a version is a str such as 'v3', not {type(version).__name__}")
-    found = _VERSION_ID.fullmatch(version)
-    if found:
-        return int(found.group(1))
-    if _ALIAS.fullmatch(version) and not version[0].isdigit():
-        return None
-    raise NotFound(
-        f"no version {version!r}: versions are v1, v2, ... (no sign, no leading zero) "
-        "or an alias (a letter, then letters, digits, '.', '_', '-')"
-    )
-
-
-def check_alias(alias: str) -> str:
-    """Return ``alias`` if a user may set it.
-
-    Raises:
-        InvalidPath: not an alias name, a version id, or the reserved ``latest``.
-    """
-    if not isinstance(alias, str) or not _ALIAS.fullmatch(alias):
-        raise InvalidPath(
-            f"invalid alias {alias!r}: a letter, then up to 63 letters, digits, '.', '_', '-'"
-        )
-    if _VERSION_ID.fullmatch(alias) or alias in _RESERVED_ALIASES:
-        raise InvalidPath(f"{alias!r} is reserved (a version id or 'latest')")
-    return alias
+#: One compact encoder for every record (``json.dumps`` with options builds one per call).
+_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
 
 
 def dump_json(record: Mapping[str, Any]) -> bytes:
     """Compact JSON bytes."""
-    return json.dumps(record, separators=(",", ":"), allow_nan=False).encode("utf-8")
+    return _ENCODER.encode(record).encode("utf-8")
 
 
 def _load_json(data: bytes, key: str) -> dict[str, Any]:
@@ -264,6 +93,12 @@ def _inline_content(record: Any, encoding: str | None) -> bytes | None:
     raise ValueError("inline text of binary content")
 
 
+def _optional_str(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise TypeError(f"expected a str or null, not {type(value).__name__}")
+
+
 @dataclass(frozen=True, slots=True)
 class ArtifactVersion:
     """One version of an artifact, as its immutable manifest records it.
@@ -281,6 +116,8 @@ class ArtifactVersion:
             in the blob at ``sha256``. Unverified: :meth:`verify` before use.
         inputs: the versions this one was made from, ``(name, number)`` each
             (lineage; absent from older manifests, which read as ``()``).
+        message: what the change was, as given to ``store_artifact`` (vibex's
+            commit message), or ``None``.
     """
 
     name: str
@@ -293,6 +130,7 @@ class ArtifactVersion:
     created: datetime
     inline: bytes | None = None
     inputs: tuple[tuple[str, int], ...] = ()
+    message: str | None = None
 
     @property
     def version(self) -> str:
@@ -304,13 +142,16 @@ class ArtifactVersion:
         """The sha256 of the blob this version references, ``None`` if its content is inline."""
         return self.sha256 if self.inline is None else None
 
-    def verify(self, data: bytes, where: str) -> bytes:
+    def verify(self, data: bytes, where: str | None = None) -> bytes:
         """Return ``data`` if it is this version's content (size and sha256).
 
         Raises:
-            IntegrityError: it is not (``where`` names what was read).
+            IntegrityError: it is not (``where`` names what was read; by
+                default the manifest, where inline content is kept).
         """
         if len(data) != self.size or hashlib.sha256(data).hexdigest() != self.sha256:
+            if where is None:
+                where = manifest_key(self.name, self.number)
             raise IntegrityError(
                 f"the content of {self.name!r} {self.version} does not match "
                 f"its sha256 {self.sha256}",
@@ -329,8 +170,10 @@ class ArtifactVersion:
             "content_type": self.content_type,
             "encoding": self.encoding,
             "metadata": dict(self.metadata),
-            "created": self.created.isoformat(),
+            "created": iso(self.created),
         }
+        if self.message is not None:
+            record["message"] = self.message
         if self.inline is not None:
             record["inline"] = _inline_record(self.inline, self.encoding)
         if self.inputs:
@@ -363,10 +206,11 @@ class ArtifactVersion:
                 inputs=tuple(
                     (str(i["name"]), int(i["version"])) for i in record.get("inputs", ())
                 ),
+                message=_optional_str(record.get("message")),
             )
         except (KeyError, TypeError, ValueError, binascii.Error) as exc:
             raise IntegrityError(f"malformed manifest at {key!r}: {exc!r}", path=key) from exc
-        if not _SHA256.fullmatch(version.sha256) or version.encoding not in (None, "utf-8"):
+        if not SHA256.fullmatch(version.sha256) or version.encoding not in (None, "utf-8"):
             raise IntegrityError(f"malformed manifest at {key!r}", path=key)
         return version
 
@@ -436,9 +280,9 @@ class Head:
                 "name": self.name,
                 "allocated": self.allocated,
                 "floor": self.floor,
-                "deleted": sorted(self.deleted),
-                "created": self.created.isoformat() if self.created else None,
-                "aliases": dict(sorted(self.aliases.items())),
+                "deleted": sorted(self.deleted) if self.deleted else [],
+                "created": iso(self.created) if self.created else None,
+                "aliases": dict(sorted(self.aliases.items())) if self.aliases else {},
             }
         )
         return b"%s,\"latest\":%s}" % (rest[:-1], latest)
@@ -468,11 +312,20 @@ class Head:
 
 
 def prepare_content(
-    content: str | bytes, content_type: str, metadata: Mapping[str, Any] | None
+    content: str | bytes,
+    content_type: str,
+    metadata: Mapping[str, Any] | None,
+    message: str | None = None,
 ) -> tuple[bytes, str | None, dict[str, Any]]:
-    """Content bytes, their text encoding (``None``: binary) and JSON-clean metadata."""
+    """Content bytes, their text encoding (``None``: binary) and JSON-clean metadata.
+
+    Raises:
+        TypeError, ValueError: an argument that cannot be stored.
+    """
     if not isinstance(content_type, str) or not content_type:
         raise ValueError("content_type must be a non-empty str")
+    if message is not None and not isinstance(message, str):
+        raise TypeError(f"commit_message must be a str, not {type(message).__name__}")
     encoding: str | None = "utf-8"
     if isinstance(content, str):
         data = content.encode("utf-8")
@@ -504,11 +357,19 @@ def listing_entry(head: Head, latest: ArtifactVersion) -> dict[str, Any]:
         "content_type": latest.content_type,
         "sha256": latest.sha256,
         "text": latest.encoding is not None,
-        "created_at": (head.created or latest.created).isoformat(),
-        "updated_at": latest.created.isoformat(),
+        "created_at": iso(head.created or latest.created),
+        "updated_at": iso(latest.created),
         "metadata": dict(latest.metadata),
+        "message": latest.message,
         "aliases": aliases,
     }
+
+
+@lru_cache(maxsize=1024)
+def iso(when: datetime) -> str:
+    """``when.isoformat()``, remembered: a version's and a head's times are written
+    and shown again and again."""
+    return when.isoformat()
 
 
 def utcnow() -> datetime:

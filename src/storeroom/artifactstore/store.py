@@ -1,26 +1,20 @@
 """ArtifactStore: the seed's ArtifactStorage with real versioning on any provider.
 
-How a version is stored (no lock anywhere, many processes and machines at once):
-
-1. content of at most ``inline_limit`` bytes goes into the manifest itself (no
-   blob); larger content's blob is created at its sha256 address with
-   ``mode="create"``, and ``AlreadyExists`` means it is already stored
-   (deduplicated);
-2. the manifest is created at the next number with ``mode="create"``; on
-   ``AlreadyExists`` another writer took that number and this one moves on, so
-   numbers have no gaps and no duplicates. The next number comes from the
-   last head this store read or wrote for the artifact (see ``heads.py``), so
-   a process that keeps storing one artifact does not read the head first;
-3. the head is moved to the new version by compare-and-swap against the etag
-   it was allocated from; if the head moved, it is read again (``heads.py``);
-4. for a blob: if it was already there (or the store took longer than half the
-   gc grace), its presence is checked once more and restored from the bytes
-   in hand if a concurrent ``gc`` removed it (see ``gc.py``).
-
-A small store is thus two provider writes: create the manifest, swap the head.
+No lock anywhere: a version is stored by conditional writes alone, as named
+steps in ``writer.py`` (hash, place the content, claim a number, withdraw a
+void manifest, guard the blob against a concurrent gc); a small store is two
+provider writes. Every other mutation (aliases, deletion, retention) is one
+``Heads.update`` with a change computed from a fresh view of the head, so each
+public mutation method is one step, with an obvious place for what must
+follow it.
 
 Deleting marks numbers deleted in the head (one compare-and-swap); numbers
 below the head's ``floor`` are gone for good and never allocated again.
+
+Reads resolve a version argument in one place (``View.number_of``) and check
+every content against its sha256. The store is also a ``StorageBackend``, as
+vibex declares it: ``exists``, ``get_info`` and ``list_directory`` answer about
+artifacts by name, folders being the ``/``-separated prefixes of names.
 """
 
 from __future__ import annotations
@@ -28,37 +22,40 @@ from __future__ import annotations
 import asyncio
 import difflib
 import hashlib
-import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import replace
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from ..concurrency import map_limited
-from ..errors import AlreadyExists, IntegrityError, NotFound, NotSupported, StorageError
-from ..interfaces import ArtifactStorage, StorageResult
+from ..errors import (
+    IntegrityError,
+    InvalidPath,
+    NotFound,
+    NotSupported,
+    StorageError,
+)
+from ..files import folder_info
+from ..interfaces import ArtifactStorage, FileInfo, StorageResult
 from ..providers.base import DEFAULT_CHUNK_SIZE, Provider, check_range
 from ..resource import AsyncResource
 from . import gc as gc_module
-from .heads import Contention, Heads, View
-from .records import (
+from .heads import Heads, View
+from .layout import (
     HEADS,
-    ArtifactVersion,
-    Head,
     blob_key,
     check_alias,
-    listing_entry,
     manifest_key,
     manifests_prefix,
     name_from_head_key,
     name_prefix,
     number_from_manifest_key,
-    parse_version,
-    prepare_content,
     trash_key,
-    utcnow,
     validate_name,
     version_id,
 )
+from .records import ArtifactVersion, Head, iso, listing_entry, prepare_content
+from .writer import Draft, write_version
 
 if TYPE_CHECKING:
     from ..catalog import FindPage, Index, Link, RebuildReport
@@ -69,10 +66,25 @@ __all__ = ["INVALID_ARGUMENT", "ArtifactStore"]
 #: ``StorageResult.metadata["code"]`` of a write refused for its arguments
 #: (content neither str nor bytes, metadata that is not JSON, ...).
 INVALID_ARGUMENT = "invalid_argument"
-#: Content larger than this is hashed in a thread, off the event loop.
-_HASH_INLINE_LIMIT = 4 * 1024 * 1024
-#: Content larger than this is looked for before it is uploaded (dedup without upload).
-_CHECK_FIRST_LIMIT = 64 * 1024
+
+
+def _folder(path: str) -> str:
+    """A folder argument as a name prefix: ``"."``, ``"./"`` and ``""`` are the top."""
+    while path.startswith("./"):
+        path = path[2:]
+    return "" if path in ("", ".") else path.rstrip("/")
+
+
+def _file_info(entry: dict[str, Any]) -> FileInfo:
+    """An artifact's ``list_artifacts`` entry as the seed's ``FileInfo``."""
+    return FileInfo(
+        path=str(entry["name"]),
+        size=int(entry["size"]),
+        created_at=datetime.fromisoformat(entry["created_at"]),
+        modified_at=datetime.fromisoformat(entry["updated_at"]),
+        content_type=str(entry["content_type"]),
+        metadata=entry,
+    )
 
 
 def _failure(exc: StorageError | ValueError | TypeError, name: object) -> StorageResult:
@@ -87,10 +99,10 @@ class ArtifactStore(ArtifactStorage, AsyncResource):
 
     Versions are ``"v1"``, ``"v2"``, ...; ``version`` arguments also take ``"3"``,
     ``"latest"`` or a user alias. Text is content stored as ``str`` or as bytes
-    that are valid UTF-8: ``get_artifact`` returns it as ``str``, returns
-    ``None`` for a missing artifact, version or alias (as vibex does), and
-    raises ``NotSupported`` for binary content, which ``get_artifact_bytes``
-    reads. Every read is checked against the recorded sha256.
+    that are valid UTF-8: ``get_artifact`` returns it as ``str`` and, as vibex's
+    stores do, ``None`` for a missing artifact, version or alias and for binary
+    content, which ``get_artifact_bytes`` reads. Every read is checked against
+    the recorded sha256.
 
     Content of at most ``inline_limit`` bytes is kept in its version's manifest;
     larger content in a blob shared by every version with the same sha256. The
@@ -113,6 +125,9 @@ class ArtifactStore(ArtifactStorage, AsyncResource):
         index: a catalog index (``"sqlite:///catalog.db"``, ``"postgresql://..."`` or an
             :class:`~storeroom.catalog.Index`) told of every change after the store is
             written; ``find`` and ``list_artifacts`` use it. ``None``: they scan.
+        owns_provider: close ``provider`` in :meth:`aclose` (``True`` when this
+            store opened it, as :func:`storeroom.artifacts` does); a provider
+            handed in by its owner is left open for that owner to close.
     """
 
     def __init__(
@@ -124,6 +139,7 @@ class ArtifactStore(ArtifactStorage, AsyncResource):
         concurrency: int = 32,
         inline_limit: int = 4096,
         index: Index | str | None = None,
+        owns_provider: bool = False,
     ) -> None:
         if gc_grace < 0:
             raise ValueError("gc_grace must be >= 0")
@@ -134,6 +150,7 @@ class ArtifactStore(ArtifactStorage, AsyncResource):
         self.allow_unsafe_writes = allow_unsafe_writes
         self.concurrency = concurrency
         self.inline_limit = inline_limit
+        self.owns_provider = owns_provider
         self._heads = Heads(provider)
         self.index: Index | None = None
         if index is not None:
@@ -145,10 +162,11 @@ class ArtifactStore(ArtifactStorage, AsyncResource):
         return f"ArtifactStore({self.provider!r})"
 
     async def aclose(self) -> None:
-        """Close the provider (and the index)."""
+        """Close the index, and the provider if this store opened it (see ``owns_provider``)."""
         if self.index is not None:
             await self.index.aclose()
-        await self.provider.aclose()
+        if self.owns_provider:
+            await self.provider.aclose()
 
     def _check_writable(self) -> None:
         caps = self.provider.capabilities
@@ -167,10 +185,16 @@ class ArtifactStore(ArtifactStorage, AsyncResource):
         content: str | bytes,
         content_type: str = "text/plain",
         metadata: dict[str, Any] | None = None,
+        commit_message: str | None = None,
         *,
         inputs: Iterable[InputRef] | None = None,
     ) -> StorageResult:
         """Store a new version of ``name``.
+
+        ``commit_message`` (vibex's fifth argument) says what changed; it is
+        kept with the version (``ArtifactVersion.message``, the ``message`` of
+        ``list_artifacts`` and ``get_info``) and shown by ``storeroom artifacts
+        versions``.
 
         ``inputs`` (lineage): the versions this one was made from, each
         ``"name"`` (its latest), ``"name@v3"`` or ``("name", "v3" | alias)``;
@@ -181,16 +205,16 @@ class ArtifactStore(ArtifactStorage, AsyncResource):
             ``StorageResult(success=True, path=name, size=..., data={"version",
             "sha256", "deduplicated"})``; on failure ``success=False`` with the
             error's code in ``metadata["code"]`` (``"invalid_argument"`` for
-            content or metadata that cannot be stored).
+            content, metadata or a message that cannot be stored).
         """
         try:
-            data, encoding, clean = prepare_content(content, content_type, metadata)
+            data, encoding, clean = prepare_content(content, content_type, metadata, commit_message)
         except (TypeError, ValueError) as exc:
             return _failure(exc, name)
         try:
             resolved = await self._resolve_inputs(inputs)
             version, deduplicated = await self._store(
-                name, data, encoding, content_type, clean, resolved
+                name, data, encoding, content_type, clean, commit_message, resolved
             )
         except (StorageError, TypeError) as exc:  # TypeError: a malformed input reference
             return _failure(exc, name)
@@ -204,18 +228,8 @@ class ArtifactStore(ArtifactStorage, AsyncResource):
                 "sha256": version.sha256,
                 "deduplicated": deduplicated,
             },
-            metadata={"created_at": version.created.isoformat()},
+            metadata={"created_at": iso(version.created)},
         )
-
-    async def _put_blob(self, sha256: str, data: bytes) -> bool:
-        """Store the blob once; ``True`` if it was already there."""
-        if len(data) > _CHECK_FIRST_LIMIT and await self.provider.exists(blob_key(sha256)):
-            return True  # a cheap check spares uploading large content again
-        try:
-            await self.provider.put(blob_key(sha256), data, mode="create")
-        except AlreadyExists:
-            return True
-        return False
 
     async def _store(
         self,
@@ -224,90 +238,37 @@ class ArtifactStore(ArtifactStorage, AsyncResource):
         encoding: str | None,
         content_type: str,
         metadata: dict[str, Any],
+        message: str | None,
         inputs: tuple[tuple[str, int], ...] = (),
     ) -> tuple[ArtifactVersion, bool]:
+        """Store one version (see ``writer.py``); ``(version, deduplicated)``."""
         self._check_writable()
         validate_name(name)
-        if len(data) > _HASH_INLINE_LIMIT:
-            sha256 = await asyncio.to_thread(lambda: hashlib.sha256(data).hexdigest())
-        else:
-            sha256 = hashlib.sha256(data).hexdigest()
-        started = time.monotonic()
-        inline = data if self.inline_limit > 0 and len(data) <= self.inline_limit else None
-        if inline is not None:  # no blob to write
-            deduplicated = False
-            head, etag, fresh = await self._heads.last(name)
-        elif len(data) > _CHECK_FIRST_LIMIT:  # overlap the upload with finding the head
-            deduplicated, (head, etag, fresh) = await asyncio.gather(
-                self._put_blob(sha256, data), self._heads.last(name)
-            )
-        else:  # small: two awaits cost less than two tasks
-            deduplicated = await self._put_blob(sha256, data)
-            head, etag, fresh = await self._heads.last(name)
-        number = max(head.allocated, head.floor) + 1
-        backoff = Contention()
-        while True:
-            version = ArtifactVersion(
-                name, number, sha256, len(data), content_type, encoding, metadata, utcnow(),
-                inline, inputs,
-            )
-            key, body = manifest_key(name, number), version.to_json()
-            backoff.start()
-            try:
-                await self.provider.put(key, body, mode="create")
-            except AlreadyExists:
-                number += 1
-                if not fresh:  # the remembered head was stale: read it, no wait
-                    head, etag = await self._heads.read(name)
-                    fresh = True
-                elif backoff.attempts or number > head.allocated + 2:
-                    # Many writers are racing: spread out, then jump to the head's hint.
-                    await backoff.wait()
-                    head, etag = await self._heads.read(name)
-                number = max(number, head.allocated + 1, head.floor + 1)
-                continue
-            if await self._heads.record(version, head, etag, body):
-                break
-            # Created from a stale head below a raised floor: withdraw it, go above.
-            await self.provider.delete(key)
-            head, etag = await self._heads.read(name)
-            number = max(head.allocated, head.floor) + 1
-        # A concurrent gc may have removed the blob before our manifest existed.
-        slow = time.monotonic() - started > self.gc_grace / 2
-        if (
-            inline is None
-            and (deduplicated or slow)
-            and not await self.provider.exists(blob_key(sha256))
-        ):
-            await self.provider.put(blob_key(sha256), data)
-        return version, deduplicated
+        draft = Draft(name, data, encoding, content_type, metadata, message, inputs)
+        return await write_version(
+            self._heads, draft, inline_limit=self.inline_limit, gc_grace=self.gc_grace
+        )
 
     # -- reading ---------------------------------------------------------------
 
-    async def _resolve(self, name: str, version: str | None) -> tuple[View, ArtifactVersion]:
-        """The view of ``name`` and the version that ``version`` names.
+    async def _resolve(self, name: str, version: str | None) -> ArtifactVersion:
+        """The version of ``name`` that ``version`` names (``None``: the latest).
+
+        One read of the head, then :meth:`View.number_of` decides; the latest
+        comes with the head, any other version from its manifest. The latest is
+        the newest version whose store completed (its head update landed); a
+        version whose writer died between its manifest and its head update is
+        readable by its id, and becomes the latest when the next change or
+        ``gc`` brings the head up to it.
 
         Raises:
             NotFound: no such artifact, version or alias.
+            InvalidPath: ``name`` is not a valid artifact name.
         """
-        validate_name(name)
-        if version is None or version == "latest":
-            view = await self._heads.view(name)  # probes past the head: exact
-            if view.latest is None:
-                raise NotFound(f"no artifact {name!r}", path=name)
-            return view, view.latest
-        number = parse_version(str(version))
-        view = View(*await self._heads.read(name))
-        if number is None:
-            if version not in view.head.aliases:
-                raise NotFound(f"artifact {name!r} has no alias {version!r}", path=name)
-            number = view.head.aliases[version]
-        if not view.head.is_live(number):
-            raise NotFound(f"artifact {name!r} has no version v{number}", path=name)
-        if view.latest is not None and view.latest.number == number:
-            return view, view.latest
+        view = View(*await self._heads.read(validate_name(name)), probed=False)
+        number = view.number_of(version)
         try:
-            return view, await self._heads.manifest(name, number)
+            return await self._heads.version(view, number)
         except NotFound:
             raise NotFound(f"artifact {name!r} has no version v{number}", path=name) from None
 
@@ -318,7 +279,7 @@ class ArtifactStore(ArtifactStorage, AsyncResource):
             IntegrityError: the content is missing or does not match.
         """
         if version.inline is not None:
-            return version.verify(version.inline, manifest_key(version.name, version.number))
+            return version.verify(version.inline)
         key = blob_key(version.sha256)
         try:
             data = await self.provider.read(key)
@@ -341,7 +302,7 @@ class ArtifactStore(ArtifactStorage, AsyncResource):
         Raises:
             NotFound: no such artifact, version or alias.
         """
-        return (await self._resolve(name, version))[1]
+        return await self._resolve(name, version)
 
     async def get_artifact_bytes(self, name: str, version: str | None = None) -> bytes:
         """The content of a version, text or binary, checked against its sha256.
@@ -350,7 +311,7 @@ class ArtifactStore(ArtifactStorage, AsyncResource):
             NotFound: no such artifact, version or alias.
             IntegrityError: the stored bytes do not match the recorded hash.
         """
-        return await self._read_content((await self._resolve(name, version))[1])
+        return await self._read_content(await self._resolve(name, version))
 
     async def iter_content(
         self,
@@ -440,16 +401,18 @@ class ArtifactStore(ArtifactStorage, AsyncResource):
     async def get_artifact(self, name: str, version: str | None = None) -> str | None:
         """The text of a version: ``version`` is ``"v3"``, an alias, or ``None`` for the latest.
 
-        Returns ``None`` if there is no such artifact, version or alias (as in vibex).
+        Returns ``None``, as vibex's stores do, if there is no such artifact,
+        version or alias (an invalid name included) and if the content is not
+        text (read it with :meth:`get_artifact_bytes`).
 
         Raises:
-            NotSupported: the version is binary (use :meth:`get_artifact_bytes`).
             IntegrityError: the stored bytes do not match the recorded hash.
-            InvalidPath: ``name`` is not a valid artifact name.
         """
         try:
-            found = (await self._resolve(name, version))[1]
-        except NotFound:
+            found = await self._resolve(name, version)
+        except (NotFound, InvalidPath):
+            return None
+        if found.encoding is None:
             return None
         return await self._read_text(found)
 
@@ -499,8 +462,8 @@ class ArtifactStore(ArtifactStorage, AsyncResource):
         Raises:
             NotFound: no such artifact.
         """
-        view, latest = await self._resolve(name, None)
-        aliases = {"latest": latest.version}
+        view = View(*await self._heads.read(validate_name(name)), probed=False)
+        aliases = {"latest": version_id(view.number_of(None))}
         aliases.update((a, version_id(n)) for a, n in sorted(view.head.aliases.items()))
         return aliases
 
@@ -512,18 +475,83 @@ class ArtifactStore(ArtifactStorage, AsyncResource):
             NotSupported: one of the versions is binary.
         """
         old, new = await asyncio.gather(self._resolve(name, a), self._resolve(name, b))
-        old_text, new_text = await asyncio.gather(self._read_text(old[1]), self._read_text(new[1]))
+        return await self._diff(old, new, context)
+
+    async def _diff(self, old: ArtifactVersion, new: ArtifactVersion, context: int) -> str:
+        old_text, new_text = await asyncio.gather(self._read_text(old), self._read_text(new))
         lines = difflib.unified_diff(
             old_text.splitlines(keepends=True),
             new_text.splitlines(keepends=True),
-            fromfile=f"{name}@{old[1].version}",
-            tofile=f"{name}@{new[1].version}",
+            fromfile=f"{old.name}@{old.version}",
+            tofile=f"{new.name}@{new.version}",
             n=context,
         )
         return "".join(
             line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
             for line in lines
         )
+
+    async def get_artifact_diff(self, name: str, version1: str, version2: str) -> str | None:
+        """vibex's diff call: :meth:`diff`, or ``None`` if the artifact or a version is missing.
+
+        As ``git diff`` answers vibex: two binary versions give ``""`` if they
+        are equal, else one line saying that they differ.
+
+        Raises:
+            IntegrityError: stored bytes do not match their recorded hash.
+        """
+        try:
+            old, new = await asyncio.gather(
+                self._resolve(name, version1), self._resolve(name, version2)
+            )
+        except (NotFound, InvalidPath):
+            return None
+        if old.encoding is None or new.encoding is None:
+            if old.sha256 == new.sha256:
+                return ""
+            return f"Binary files {name}@{old.version} and {name}@{new.version} differ\n"
+        return await self._diff(old, new, 3)
+
+    # -- the StorageBackend view: artifacts by name, folders by prefix -----------
+
+    async def exists(self, path: str) -> bool:
+        """Whether ``path`` names an artifact with a live version, or a folder of them."""
+        return await self.get_info(path) is not None
+
+    async def get_info(self, path: str) -> FileInfo | None:
+        """The artifact ``path`` as a file (its latest version), or a folder of artifacts.
+
+        ``metadata`` holds the artifact's ``list_artifacts`` entry. ``None`` if
+        there is neither (an invalid name included).
+        """
+        folder = _folder(path)
+        if not folder:
+            return folder_info("")
+        try:
+            head, _ = await self._heads.read(validate_name(folder))
+        except InvalidPath:
+            return None
+        if head.latest is not None:
+            return _file_info(listing_entry(head, head.latest))
+        return folder_info(folder) if await self.list_artifacts(folder + "/") else None
+
+    async def list_directory(self, path: str = ".") -> list[FileInfo]:
+        """One level of artifact names under ``path``: folders first, then artifacts.
+
+        Raises:
+            InvalidPath: ``path`` is not a valid folder name.
+        """
+        folder = _folder(path)
+        prefix = folder + "/" if folder else ""
+        folders: set[str] = set()
+        files: list[FileInfo] = []
+        for entry in await self.list_artifacts(prefix):
+            rest = str(entry["name"])[len(prefix) :]
+            if "/" in rest:
+                folders.add(prefix + rest.split("/", 1)[0])
+            else:
+                files.append(_file_info(entry))
+        return [folder_info(f) for f in sorted(folders)] + files
 
     # -- aliases, deletion, retention --------------------------------------------
 

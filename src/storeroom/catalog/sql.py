@@ -25,7 +25,8 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from ..artifactstore.records import ArtifactVersion, Head, version_id
+from ..artifactstore.layout import version_id
+from ..artifactstore.records import ArtifactVersion, Head
 from .index import ArtifactState, Index
 from .query import And, Compare, Field, InList, Latest, Node, Not, Or
 from .rows import Entry, Order, created_us, meta_kind

@@ -27,14 +27,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
-from ..artifactstore.records import (
-    HEADS,
-    VERSIONS,
-    ArtifactVersion,
-    Head,
-    name_from_head_key,
-    name_from_manifest_key,
-)
+from ..artifactstore.layout import HEADS, VERSIONS, name_from_head_key, name_from_manifest_key
+from ..artifactstore.records import ArtifactVersion, Head
 from ..concurrency import map_limited
 from ..errors import NotFound
 from .index import ArtifactState, Index

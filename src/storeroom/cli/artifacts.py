@@ -75,6 +75,7 @@ def version_record(found: ArtifactVersion, aliases: list[str] | None = None) -> 
         "sha256": found.sha256,
         "created": found.created.isoformat(),
         "metadata": dict(found.metadata),
+        "message": found.message,
     }
     if aliases is not None:
         record["aliases"] = aliases
@@ -135,9 +136,12 @@ def artifacts() -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
 @click.option("--meta", "meta", multiple=True, metavar="KEY=VALUE", help="Metadata (repeatable).")
 @click.option("--content-type", help="Default: guessed from the file name, else text/plain.")
+@click.option("-m", "--message", help="What changed (kept with the version).")
 @json_option
 @store_option
-def put(name: str, file: str, meta: tuple[str, ...], content_type: str | None) -> None:
+def put(
+    name: str, file: str, meta: tuple[str, ...], content_type: str | None, message: str | None
+) -> None:
     """Store FILE ('-': standard input) as a new version of the artifact NAME."""
     metadata = _parse_meta(meta)
     if file == "-":
@@ -146,7 +150,9 @@ def put(name: str, file: str, meta: tuple[str, ...], content_type: str | None) -
         with open(file, "rb") as handle:
             data = handle.read()
     kind = content_type or _content_type(data, file, name)
-    result = _check(_with_store(lambda store: store.store_artifact(name, data, kind, metadata)))
+    result = _check(
+        _with_store(lambda store: store.store_artifact(name, data, kind, metadata, message))
+    )
     info = result.data or {}
     out = state().output()
     record = {"name": name, "size": result.size, "content_type": kind, "metadata": metadata, **info}
@@ -240,6 +246,7 @@ def versions(name: str) -> None:
             human_size(r["size"]),
             when(r["created"]),
             ", ".join(r["aliases"]),
+            r["message"] or "",
             _metadata_text(r["metadata"]),
         )
         for r in records
@@ -247,7 +254,7 @@ def versions(name: str) -> None:
     out.result(
         records,
         lambda: out.table(
-            ("VERSION", "SIZE", "CREATED", "ALIASES", "METADATA"), rows, right=("SIZE",)
+            ("VERSION", "SIZE", "CREATED", "ALIASES", "MESSAGE", "METADATA"), rows, right=("SIZE",)
         ),
     )
 

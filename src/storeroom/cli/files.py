@@ -345,7 +345,7 @@ async def _remove_emptied(plan: _Plan) -> None:
 
 def _holds_artifacts(keys: list[str]) -> bool:
     """Whether ``keys`` include an artifact store's head records."""
-    from ..artifactstore.records import HEAD_FILE, HEADS
+    from ..artifactstore.layout import HEAD_FILE, HEADS
 
     for key in keys:
         segments = key.split("/")

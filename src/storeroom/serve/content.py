@@ -33,7 +33,7 @@ from starlette.responses import Response, StreamingResponse
 
 from .. import paths
 from ..artifactstore import ArtifactStore, ArtifactVersion
-from ..artifactstore.records import blob_key
+from ..artifactstore.layout import blob_key
 from ..files import FileStore
 from .preview import IMAGE_TYPES
 

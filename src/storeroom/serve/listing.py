@@ -30,7 +30,8 @@ from collections.abc import AsyncIterator
 from typing import Any, TypeVar
 
 from ..artifactstore import ArtifactStore
-from ..artifactstore.records import HEADS, Head, listing_entry, name_from_head_key
+from ..artifactstore.layout import HEADS, name_from_head_key
+from ..artifactstore.records import Head, listing_entry
 from ..concurrency import map_limited
 from ..errors import NotFound
 

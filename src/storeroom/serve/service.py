@@ -187,7 +187,7 @@ def changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Change]:
 
 def check_name(name: str | None) -> str:
     """An artifact name from a request, checked by the store's rules."""
-    from ..artifactstore.records import validate_name
+    from ..artifactstore.layout import validate_name
 
     if not name:
         raise InvalidPath("an artifact name is required (name=...)")

@@ -23,18 +23,16 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from ..artifactstore import ArtifactStore, ArtifactVersion
-from ..artifactstore.records import (
+from ..artifactstore.layout import (
     BLOBS,
     HEADS,
     VERSIONS,
-    Head,
     name_from_head_key,
     name_from_manifest_key,
     sha256_from_key,
 )
-from ..artifactstore.records import (
-    ArtifactVersion as Manifest,
-)
+from ..artifactstore.records import ArtifactVersion as Manifest
+from ..artifactstore.records import Head
 from ..concurrency import map_limited
 from ..errors import NotFound
 from .listing import paced

@@ -14,10 +14,15 @@ from collections.abc import AsyncIterable
 from collections.abc import Iterable
 from collections.abc import Iterator
 from collections.abc import Mapping
+from collections.abc import Sequence
 from storeroom.artifactstore.records import ArtifactVersion
 from storeroom.artifactstore.store import ArtifactStore as _AsyncArtifactStore
 from storeroom.caches.base import Cache as _AsyncCache
 from storeroom.caches.base import CacheStats
+from storeroom.catalog import FindPage
+from storeroom.catalog import Link
+from storeroom.catalog import RebuildReport
+from storeroom.catalog.lineage import InputRef
 from storeroom.files import FileStore as _AsyncFileStore
 from storeroom.interfaces import FileInfo
 from storeroom.interfaces import StorageResult
@@ -27,7 +32,9 @@ from storeroom.providers.base import Listing
 from storeroom.providers.base import ObjectMeta
 from storeroom.providers.base import Provider as _AsyncProvider
 from storeroom.providers.base import PutMode
+from storeroom.providers.base import SkippedKey
 from typing import Any
+from typing import Literal
 from typing import Optional
 
 from .facade import Facade, iterate
@@ -68,16 +75,16 @@ class Provider(Facade[_AsyncProvider]):
         """Whether ``path`` is a folder: made by ``makedirs`` or holding objects."""
         return run(self.aio.is_dir(path))
 
-    def iter(self, prefix: str = '') -> Iterator[ObjectMeta]:
+    def iter(self, prefix: str = '', *, skipped: builtins.list[SkippedKey] | None = None) -> Iterator[ObjectMeta]:
         """Every object under the folder ``prefix``, recursively, sorted by path."""
-        return iterate(self.aio.iter(prefix))
+        return iterate(self.aio.iter(prefix, skipped=skipped))
 
     def list(self, prefix: str = '') -> builtins.list[str]:
         """Every key under the folder ``prefix``, sorted."""
         return run(self.aio.list(prefix))
 
     def list_dir(self, prefix: str = '') -> Listing:
-        """One level of the folder ``prefix``: its objects and sub-folders."""
+        """One level of the folder ``prefix``: its objects, sub-folders and skipped names."""
         return run(self.aio.list_dir(prefix))
 
     def makedirs(self, path: str) -> None:
@@ -96,9 +103,17 @@ class Provider(Facade[_AsyncProvider]):
         """Bytes ``[start, end)`` of an object, clipped to its size (``end=None``: to the end)."""
         return run(self.aio.read_range(path, start, end))
 
+    def remove_folder(self, path: str) -> None:
+        """Remove the empty folder ``path`` (made by ``makedirs`` or left empty)."""
+        return run(self.aio.remove_folder(path))
+
     def rename(self, src: str, dst: str, *, overwrite: bool = True) -> None:
         """Move one object; atomic where ``capabilities.atomic_rename`` says so."""
         return run(self.aio.rename(src, dst, overwrite=overwrite))
+
+    def scan(self, prefix: str = '') -> Iterator[ObjectMeta | SkippedKey]:
+        """Every object under the folder ``prefix``, recursively, sorted by path;"""
+        return iterate(self.aio.scan(prefix))
 
     def stream(self, path: str, chunk_size: int = 1048576) -> Iterator[bytes]:
         """The object's bytes in chunks of at most ``chunk_size``, never all in memory."""
@@ -125,7 +140,7 @@ class FileStore(Facade[_AsyncFileStore]):
         return run(self.aio.create_directory(path))
 
     def delete(self, path: str) -> StorageResult:
-        """Delete the file; a missing file is a failure with code ``not_found``."""
+        """Delete the file, or the folder if it is empty."""
         return run(self.aio.delete(path))
 
     def exists(self, path: str) -> bool:
@@ -140,12 +155,16 @@ class FileStore(Facade[_AsyncFileStore]):
         """One level of a folder: its folders first, then its files, each sorted."""
         return run(self.aio.list_directory(path))
 
+    def load_json(self, path: str) -> Any:
+        """The file parsed as JSON (UTF-8), raising where ``read_json`` answers ``None``."""
+        return run(self.aio.load_json(path))
+
     def read_bytes(self, path: str) -> bytes:
         """The file's bytes. Raises ``NotFound`` (a ``FileNotFoundError``) if missing."""
         return run(self.aio.read_bytes(path))
 
-    def read_json(self, path: str) -> Any:
-        """Read a file as JSON (UTF-8), on top of ``read_text``."""
+    def read_json(self, path: str) -> Optional[dict[str, Any]]:
+        """The file parsed as JSON (UTF-8); ``None`` if it is missing, unreadable or not JSON."""
         return run(self.aio.read_json(path))
 
     def read_text(self, path: str, encoding: str = 'utf-8') -> str:
@@ -156,9 +175,9 @@ class FileStore(Facade[_AsyncFileStore]):
         """Replace the file with ``content``, atomically."""
         return run(self.aio.write_bytes(path, content))
 
-    def write_json(self, path: str, value: Any, indent: Optional[int] = 2) -> StorageResult:
-        """Write ``value`` as JSON (UTF-8) on top of ``write_text``."""
-        return run(self.aio.write_json(path, value, indent))
+    def write_json(self, path: str, data: dict[str, Any], indent: int = 2) -> StorageResult:
+        """Write ``data`` as JSON on top of ``write_text``, byte for byte as vibex does"""
+        return run(self.aio.write_json(path, data, indent))
 
     def write_text(self, path: str, content: str, encoding: str = 'utf-8') -> StorageResult:
         """Replace the file with ``content`` encoded as ``encoding``, atomically."""
@@ -176,6 +195,14 @@ class ArtifactStore(Facade[_AsyncArtifactStore]):
         """A unified diff from version ``a`` to version ``b`` (ids or aliases) of a text artifact."""
         return run(self.aio.diff(name, a, b, context=context))
 
+    def exists(self, path: str) -> bool:
+        """Whether ``path`` names an artifact with a live version, or a folder of them."""
+        return run(self.aio.exists(path))
+
+    def find(self, filter: str = '', *, order_by: str | Sequence[str] | None = None, limit: int = 100, page_token: str | None = None) -> FindPage:
+        """One page of the versions matching ``filter`` (see docs/catalog.md)."""
+        return run(self.aio.find(filter, order_by=order_by, limit=limit, page_token=page_token))
+
     def gc(self) -> gc_module.GCReport:
         """Remove blobs no live version references, and void manifests; see ``gc.py``."""
         return run(self.aio.gc())
@@ -192,21 +219,49 @@ class ArtifactStore(Facade[_AsyncArtifactStore]):
         """The content of a version, text or binary, checked against its sha256."""
         return run(self.aio.get_artifact_bytes(name, version))
 
+    def get_artifact_diff(self, name: str, version1: str, version2: str) -> str | None:
+        """vibex's diff call: :meth:`diff`, or ``None`` if the artifact or a version is missing."""
+        return run(self.aio.get_artifact_diff(name, version1, version2))
+
     def get_artifact_versions(self, name: str) -> list[str]:
         """Every live version id of ``name``, oldest first (``[]`` if there is none)."""
         return run(self.aio.get_artifact_versions(name))
+
+    def get_info(self, path: str) -> FileInfo | None:
+        """The artifact ``path`` as a file (its latest version), or a folder of artifacts."""
+        return run(self.aio.get_info(path))
 
     def get_version(self, name: str, version: str | None = None) -> ArtifactVersion:
         """The manifest of a version (``None`` or ``"latest"``: the newest)."""
         return run(self.aio.get_version(name, version))
 
+    def iter_content(self, version: ArtifactVersion, start: int = 0, end: int | None = None, *, chunk_size: int = 1048576) -> Iterator[bytes]:
+        """Bytes ``[start, end)`` of a version's content in chunks, never all in memory."""
+        return iterate(self.aio.iter_content(version, start, end, chunk_size=chunk_size))
+
     def keep_last(self, name: str, count: int) -> list[str]:
         """Retention: delete all but the newest ``count`` versions; returns the deleted ids."""
         return run(self.aio.keep_last(name, count))
 
+    def lineage(self, name: str, version: str | None = None, *, direction: Literal['up', 'down'] = 'up', depth: int | None = None) -> list[Link]:
+        """The versions ``name@version`` was made from (``up``) or that used it (``down``)."""
+        return run(self.aio.lineage(name, version, direction=direction, depth=depth))
+
     def list_artifacts(self, prefix: str = '') -> list[dict[str, Any]]:
         """One dict per artifact whose name starts with ``prefix``, sorted by name."""
         return run(self.aio.list_artifacts(prefix))
+
+    def list_directory(self, path: str = '.') -> list[FileInfo]:
+        """One level of artifact names under ``path``: folders first, then artifacts."""
+        return run(self.aio.list_directory(path))
+
+    def reconcile(self) -> RebuildReport:
+        """Catch the index up with changes since its watermark (see docs/catalog.md)."""
+        return run(self.aio.reconcile())
+
+    def reindex(self) -> RebuildReport:
+        """Rebuild the index from scratch from the manifests and heads."""
+        return run(self.aio.reindex())
 
     def remove_alias(self, name: str, alias: str) -> None:
         """Remove ``alias`` from ``name``."""
@@ -216,9 +271,9 @@ class ArtifactStore(Facade[_AsyncArtifactStore]):
         """Point ``alias`` at ``version`` (an id, another alias or ``latest``); returns its id."""
         return run(self.aio.set_alias(name, alias, version))
 
-    def store_artifact(self, name: str, content: str | bytes, content_type: str = 'text/plain', metadata: dict[str, Any] | None = None) -> StorageResult:
+    def store_artifact(self, name: str, content: str | bytes, content_type: str = 'text/plain', metadata: dict[str, Any] | None = None, commit_message: str | None = None, *, inputs: Iterable[InputRef] | None = None) -> StorageResult:
         """Store a new version of ``name``."""
-        return run(self.aio.store_artifact(name, content, content_type, metadata))
+        return run(self.aio.store_artifact(name, content, content_type, metadata, commit_message, inputs=inputs))
 
 
 class Cache(Facade[_AsyncCache]):
