@@ -8,6 +8,7 @@ between any two places, URLs or local paths (see :mod:`.locations`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import posixpath
 import sys
@@ -16,7 +17,7 @@ from typing import Any
 
 import click
 
-from ..errors import NotFound, StorageError
+from ..errors import FolderNotEmpty, NotFound, StorageError
 from ..providers.base import ObjectMeta, Provider
 from .locations import Location, any_location, local_location, store_location
 from .output import human_size, meta_record, when
@@ -272,7 +273,9 @@ def rm(paths: tuple[str, ...], recursive: bool, yes: bool, concurrency: int) -> 
         for (provider, keys), loc in zip(planned, locations, strict=True):
             if recursive and provider.capabilities.empty_folders:
                 for folder in _emptied_folders(keys, loc.key):
-                    await provider.delete(folder)  # an emptied folder goes too
+                    # An emptied folder goes too (a folder still in use stays).
+                    with contextlib.suppress(NotFound, FolderNotEmpty):
+                        await provider.remove_folder(folder)
         return [key for _, keys in planned for key in keys]
 
     deleted = run(body)
