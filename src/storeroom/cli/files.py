@@ -8,6 +8,7 @@ between any two places, URLs or local paths (see :mod:`.locations`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import posixpath
 import sys
@@ -17,7 +18,7 @@ from typing import Any, TypeVar
 
 import click
 
-from ..errors import NotFound, StorageError
+from ..errors import FolderNotEmpty, NotFound, StorageError
 from ..providers.base import ObjectMeta, Provider
 from .locations import Location, any_location, local_location, store_location
 from .output import human_size, meta_record, safe_text, when
@@ -333,14 +334,11 @@ def _emptied_folders(keys: list[str], top: str) -> list[str]:
 
 
 async def _remove_emptied(plan: _Plan) -> None:
-    """Remove the folders ``plan`` emptied (a folder still holding skipped objects stays)."""
-    remove = getattr(plan.provider, "remove_folder", None)  # providers that tell folders apart
+    """Remove the folders ``plan`` emptied; a folder still in use (skipped objects,
+    or objects written meanwhile) stays."""
     for folder in _emptied_folders(plan.keys, plan.loc.key):
-        try:
-            await (remove(folder) if remove is not None else plan.provider.delete(folder))
-        except StorageError:
-            if not plan.skipped:
-                raise
+        with contextlib.suppress(NotFound, FolderNotEmpty):
+            await plan.provider.remove_folder(folder)
 
 
 def _holds_artifacts(keys: list[str]) -> bool:
