@@ -5,9 +5,10 @@
 --cluster create --cluster-replicas 1 --cluster-yes`` and waits until every
 node reports ``cluster_state:ok``. A short ``cluster-node-timeout`` (2 s)
 makes a failover take a few seconds. Tests that kill nodes take a cluster
-of their own (``disposable_redis_cluster``), so the session's stays whole. Everything is stopped and removed at the
-end. Without ``redis-server`` or ``redis-cli`` the tests are skipped saying
-why (failed under ``CI=true``); nothing is installed.
+of their own (``disposable_redis_cluster``), so the session's stays whole.
+Everything is stopped and removed at the end. Without ``redis-server`` or
+``redis-cli`` the tests are skipped saying why (failed under ``CI=true``);
+nothing is installed.
 
 :class:`Cluster` can kill a primary (for failover tests) and start it again:
 it rejoins as a replica, so the cluster is whole for the tests after.
