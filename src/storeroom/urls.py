@@ -72,6 +72,10 @@ CACHE_SCHEMES: dict[str, str] = {
     "memory": "storeroom.caches.memory:MemoryCache",
     "redis": "storeroom.caches.redis:RedisCache",
     "rediss": "storeroom.caches.redis:RedisCache",
+    "redis+cluster": "storeroom.caches.redis:RedisCache",
+    "rediss+cluster": "storeroom.caches.redis:RedisCache",
+    "redis+sentinel": "storeroom.caches.redis:RedisCache",
+    "rediss+sentinel": "storeroom.caches.redis:RedisCache",
     "none": "storeroom.caches.noop:NoOpCache",
 }
 

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import redis.asyncio as redis_asyncio
 
+import storeroom
 from storeroom import BackendUnavailable, ConfigurationError
 from storeroom.caches import MISSING, RedisCache
 from storeroom.caches.cluster import ClusterPipeline, slot_of
@@ -268,8 +269,19 @@ async def test_a_service_no_sentinel_knows_is_unavailable_and_fast(
 )
 def test_bad_topology_urls_are_clear(url: str, message: str) -> None:
     with pytest.raises(ConfigurationError, match=message) as caught:
-        RedisCache.from_url(url)
+        storeroom.cache(url)  # the URL factory knows the topology schemes
     assert "hunter2" not in str(caught.value)
+
+
+async def test_the_url_factory_builds_topologies(redis_cluster_url: str) -> None:
+    cache = storeroom.cache(f"{redis_cluster_url}?namespace=sr-factory&timeout=2")
+    try:
+        assert isinstance(cache, RedisCache)
+        await cache.set("k", 1)
+        assert await cache.get("k") == 1
+    finally:
+        await cache.clear()
+        await cache.aclose()
 
 
 async def test_a_plain_client_sees_what_the_cluster_cache_stored(
