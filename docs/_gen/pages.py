@@ -149,7 +149,7 @@ if not (ROOT / "docs" / "options.md").exists():
 _API = {
     "Factories": ["storeroom.urls.provider", "storeroom.urls.files", "storeroom.urls.artifacts",
                   "storeroom.urls.cache"],
-    "Files": ["storeroom.files.FileStore"],
+    "Files": ["storeroom.filestore.FileStore"],
     "Providers": ["storeroom.providers.base.Provider", "storeroom.providers.base.ObjectMeta",
                   "storeroom.providers.base.Capabilities", "storeroom.providers.base.IfMatch"],
     "Artifacts": ["storeroom.artifactstore.ArtifactStore"],

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import sys
-import types
 
 from .errors import (
     AlreadyExists,
@@ -31,7 +29,7 @@ if TYPE_CHECKING:
     from .artifactstore import ArtifactStore
     from .caches import MISSING, MemoryCache, NoOpCache, cached
     from .caches.redis import RedisCache
-    from .files import FileStore
+    from .filestore import FileStore
     from .interfaces import (
         ArtifactStorage,
         CacheBackend,
@@ -68,7 +66,7 @@ _LAZY = {
     "NoOpCache": "storeroom.caches",
     "cached": "storeroom.caches",
     "RedisCache": "storeroom.caches.redis",
-    "FileStore": "storeroom.files",
+    "FileStore": "storeroom.filestore",
     "ArtifactStorage": "storeroom.interfaces",
     "CacheBackend": "storeroom.interfaces",
     "FileInfo": "storeroom.interfaces",
@@ -107,19 +105,6 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted({*globals(), *__all__})
-
-
-class _Package(types.ModuleType):
-    """The ``storeroom`` module: importing the submodule ``storeroom.files`` (which
-    Python records as the attribute ``files``) never hides the factory ``files()``."""
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if isinstance(value, types.ModuleType) and _LAZY.get(name) == "storeroom.urls":
-            return
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package
 
 
 __all__ = [

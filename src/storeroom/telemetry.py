@@ -437,7 +437,7 @@ class StoreroomInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         from .artifactstore.store import ArtifactStore
         from .caches.base import Cache
         from .caches.flight import SingleFlight
-        from .files import FileStore
+        from .filestore import FileStore
         from .providers.base import Provider
 
         tracer = trace.get_tracer("storeroom", tracer_provider=kwargs.get("tracer_provider"))

@@ -41,7 +41,7 @@ from .options import (
 if TYPE_CHECKING:
     from .artifactstore import ArtifactStore
     from .caches.base import Cache
-    from .files import FileStore
+    from .filestore import FileStore
     from .providers.base import Provider
 
 _T = TypeVar("_T")
@@ -130,11 +130,11 @@ def provider(url: str, **options: Any) -> Provider:
 
 
 def files(url: str, **options: Any) -> FileStore:
-    """A :class:`~storeroom.files.FileStore` on the provider for ``url``.
+    """A :class:`~storeroom.filestore.FileStore` on the provider for ``url``.
 
     The store opened the provider, so it closes it (``aclose``, ``async with``).
     """
-    from .files import FileStore
+    from .filestore import FileStore
 
     return FileStore(provider(url, **options), owns_provider=True)
 

@@ -14,7 +14,7 @@ import pytest
 import storeroom
 from storeroom.artifactstore import ArtifactStore
 from storeroom.errors import StorageError
-from storeroom.files import FileStore
+from storeroom.filestore import FileStore
 from storeroom.providers.base import Provider
 from storeroom.providers.memory import MemoryProvider
 

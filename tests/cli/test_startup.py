@@ -48,12 +48,14 @@ def test_help_loads_no_command_module() -> None:
 
 def test_lazy_names_still_import_and_the_factories_win() -> None:
     import storeroom
-    import storeroom.files  # the submodule never hides the factory of the same name
+    import storeroom.artifactstore
+    import storeroom.caches
+    import storeroom.filestore  # no submodule shares a factory's name
     from storeroom import FileStore, MemoryCache, files
 
     assert callable(files)
     assert storeroom.files is files
-    assert FileStore.__module__ == "storeroom.files"
+    assert FileStore.__module__ == "storeroom.filestore"
     assert MemoryCache.__name__ == "MemoryCache"
     assert set(storeroom.__all__) <= set(dir(storeroom))
     for name in storeroom.__all__:

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from storeroom import FileInfo, NotFound, Provider
-from storeroom.files import FileStore
+from storeroom.filestore import FileStore
 
 from .support import require
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import pytest
 
 from storeroom import FolderNotEmpty, NotFound, Provider
-from storeroom.files import FileStore
+from storeroom.filestore import FileStore
 
 from .support import require
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 import storeroom
-from storeroom.files import FileStore
+from storeroom.filestore import FileStore
 from tests.cloud.support import unique_prefix
 from tests.conformance.workers import increment_worker, run_processes
 from tests.reliability.conftest import Budget

@@ -181,8 +181,8 @@ async def test_memory_urls_in_every_documented_form_work(url: str) -> None:
 
 
 def test_the_factories_are_still_factories_after_use() -> None:
-    """Importing ``storeroom.files`` (the module) must not replace ``storeroom.files`` (the
-    function): every factory works on its second call as on its first."""
+    """Using the stores (which imports their modules) never replaces a factory:
+    every factory works on its second call as on its first."""
     for _ in range(2):
         assert type(storeroom.files("memory://a")).__name__ == "FileStore"
         assert type(storeroom.artifacts("memory://a")).__name__ == "ArtifactStore"

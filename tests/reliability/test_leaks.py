@@ -36,7 +36,7 @@ import storeroom
 from storeroom import IfMatch, StorageError
 from storeroom.artifactstore import ArtifactStore
 from storeroom.cli import main as cli_main
-from storeroom.files import FileStore
+from storeroom.filestore import FileStore
 from storeroom.providers.cached import CachedProvider
 from storeroom.urls import artifacts as open_artifacts
 from storeroom.urls import cache as open_cache

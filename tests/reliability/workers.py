@@ -7,7 +7,7 @@ import sys
 from multiprocessing.synchronize import Barrier
 
 import storeroom
-from storeroom.files import FileStore
+from storeroom.filestore import FileStore
 
 __all__ = ["append_worker", "line_of"]
 

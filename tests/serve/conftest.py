@@ -22,7 +22,7 @@ import uvicorn
 from starlette.applications import Starlette
 
 from storeroom.artifactstore import ArtifactStore
-from storeroom.files import FileStore
+from storeroom.filestore import FileStore
 from storeroom.providers.local.provider import LocalProvider
 from storeroom.serve import ServeSettings, create_app
 

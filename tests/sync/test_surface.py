@@ -53,7 +53,7 @@ def test_no_public_name_is_missing_or_extra() -> None:
 
 def test_a_surface_change_changes_the_output(monkeypatch: pytest.MonkeyPatch) -> None:
     """The drift check can fail: a new async method shows up in the rendered module."""
-    from storeroom.files import FileStore
+    from storeroom.filestore import FileStore
 
     async def brand_new(self: FileStore, path: str, *, flag: bool = False) -> int:
         """A method added to the async class."""

@@ -23,7 +23,7 @@ import pytest
 import storeroom
 from storeroom import interfaces
 from storeroom.artifactstore import ArtifactStore
-from storeroom.files import FileStore
+from storeroom.filestore import FileStore
 from storeroom.interfaces import FileInfo, StorageResult
 
 

@@ -35,7 +35,7 @@ from ..errors import (
     NotSupported,
     StorageError,
 )
-from ..files import folder_info
+from ..filestore import folder_info
 from ..interfaces import ArtifactStorage, FileInfo, StorageResult
 from ..providers.base import DEFAULT_CHUNK_SIZE, Provider, check_range
 from ..resource import AsyncResource

@@ -22,7 +22,7 @@ from starlette.staticfiles import StaticFiles
 
 from ..artifactstore import ArtifactStore
 from ..errors import StorageError
-from ..files import FileStore
+from ..filestore import FileStore
 from . import api, pages
 from .safety import HttpProblem, SafetyMiddleware, problem, status_of
 from .service import Browser

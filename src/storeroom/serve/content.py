@@ -34,7 +34,7 @@ from starlette.responses import Response, StreamingResponse
 from .. import paths
 from ..artifactstore import ArtifactStore, ArtifactVersion
 from ..artifactstore.layout import blob_key
-from ..files import FileStore
+from ..filestore import FileStore
 from .preview import IMAGE_TYPES
 
 __all__ = [

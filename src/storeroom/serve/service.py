@@ -25,7 +25,7 @@ from typing import Any
 from ..artifactstore import ArtifactStore, ArtifactVersion
 from ..concurrency import map_limited
 from ..errors import InvalidPath, NotFound, NotSupported
-from ..files import FileStore
+from ..filestore import FileStore
 from ..interfaces import FileInfo
 from .listing import Snapshot
 

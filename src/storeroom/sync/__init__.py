@@ -27,7 +27,7 @@ from typing import Any, overload
 from .. import urls
 from ..artifactstore import ArtifactStore as _AsyncArtifactStore
 from ..caches.base import Cache as _AsyncCache
-from ..files import FileStore as _AsyncFileStore
+from ..filestore import FileStore as _AsyncFileStore
 from ..providers.base import Provider as _AsyncProvider
 from .api import ArtifactStore, Cache, FileStore, Provider
 from .facade import Facade

@@ -23,7 +23,7 @@ from storeroom.catalog import FindPage
 from storeroom.catalog import Link
 from storeroom.catalog import RebuildReport
 from storeroom.catalog.lineage import InputRef
-from storeroom.files import FileStore as _AsyncFileStore
+from storeroom.filestore import FileStore as _AsyncFileStore
 from storeroom.interfaces import FileInfo
 from storeroom.interfaces import StorageResult
 from storeroom.providers.base import Capabilities

@@ -30,7 +30,7 @@ __all__ = ["SURFACES", "render", "sync_annotation"]
 #: sync class name -> the async class it is derived from ("module:Class").
 SURFACES: dict[str, str] = {
     "Provider": "storeroom.providers.base:Provider",
-    "FileStore": "storeroom.files:FileStore",
+    "FileStore": "storeroom.filestore:FileStore",
     "ArtifactStore": "storeroom.artifactstore.store:ArtifactStore",
     "Cache": "storeroom.caches.base:Cache",
 }
