@@ -89,14 +89,15 @@ def _unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
-class SerializedWrites:
-    """moto's app with one write at a time.
+class Serialized:
+    """moto's app, one request at a time.
 
     moto checks an ``If-Match`` / ``If-None-Match`` precondition and then
     stores the object without a lock, so two concurrent conditional puts can
-    both win (a compare-and-swap counter ended at 398 of 400). S3 itself
-    decides each conditional write atomically; holding one lock across every
-    write request (reads stay concurrent) makes the emulator do the same.
+    both win (a compare-and-swap counter ended at 398 of 400), and a GET racing
+    a PUT of the same key can read a buffer the PUT just closed. S3 itself
+    decides each request atomically; one lock around every request makes the
+    emulator do the same (it runs under one GIL anyway).
     """
 
     def __init__(self, app: Any) -> None:
@@ -104,8 +105,6 @@ class SerializedWrites:
         self.lock = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
-        if environ.get("REQUEST_METHOD") not in ("PUT", "POST", "DELETE"):
-            return self.app(environ, start_response)
         with self.lock:
             return list(self.app(environ, start_response))
 
@@ -127,7 +126,7 @@ def s3_server() -> Iterator[CloudServer]:
     server.start()
     wsgi = server._server  # werkzeug's server: its app is moto's
     assert wsgi is not None
-    wsgi.app = SerializedWrites(wsgi.app)
+    wsgi.app = Serialized(wsgi.app)
     try:
         host, port = server.get_host_and_port()
         endpoint = f"http://{host}:{port}"
