@@ -242,6 +242,11 @@ def parse_typed(cls: type, options: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
+#: Keyword-only parameters that are not options: who owns (and closes) a provider is
+#: decided by whoever opened it, never by a URL.
+_NOT_OPTIONS = frozenset({"owns_provider"})
+
+
 def keyword_options(function: Any) -> dict[str, OptionSpec]:
     """The keyword-only parameters of ``function`` as options (for stores built on a provider).
 
@@ -263,6 +268,8 @@ def keyword_options(function: Any) -> dict[str, OptionSpec]:
                 hints[name] = object
     found: dict[str, OptionSpec] = {}
     for parameter in inspect.signature(function).parameters.values():
+        if parameter.name in _NOT_OPTIONS:
+            continue
         if parameter.kind is inspect.Parameter.KEYWORD_ONLY:
             kind = _base_type(hints.get(parameter.name, str))
             found[parameter.name] = OptionSpec(parameter.name, kind, parameter.default, "")

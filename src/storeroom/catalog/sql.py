@@ -67,6 +67,9 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX catalog_meta_s ON catalog_meta (key, kind, s)",
         "CREATE INDEX catalog_meta_n ON catalog_meta (key, kind, n)",
     ],
+    [  # 2: the change message a version was stored with (vibex's commit message)
+        "ALTER TABLE catalog_versions ADD COLUMN message {text}",
+    ],
 ]
 
 _COLUMNS = {
@@ -269,13 +272,14 @@ def _version_rows(version: ArtifactVersion) -> list[Statement]:
         ),
         (
             "INSERT INTO catalog_versions (name, number, sha256, size, content_type, is_text,"
-            " created, metadata, inputs) SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?" + guard
+            " created, metadata, inputs, message) SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?" + guard
             + " ON CONFLICT (name, number) DO NOTHING",
             [(
                 *key, version.sha256, version.size, version.content_type,
                 int(version.encoding is not None), created_us(version.created),
                 json.dumps(dict(version.metadata), sort_keys=True),
-                json.dumps([list(i) for i in inputs]), *key, *key,
+                json.dumps([list(i) for i in inputs]), getattr(version, "message", None),
+                *key, *key,
             )],
         ),
         (
@@ -396,7 +400,7 @@ class SQLIndex(Index):
         condition = compiler.like("a.name", like_prefix(prefix)) if prefix else "1 = 1"
         rows = await self._fetch(
             "SELECT a.name, a.created, v.number, v.size, v.content_type, v.sha256, v.is_text,"
-            " v.created, v.metadata, (SELECT COUNT(*) FROM catalog_versions c"
+            " v.created, v.metadata, v.message, (SELECT COUNT(*) FROM catalog_versions c"
             f" WHERE c.name = a.name), (SELECT {self.aggregate}(x.alias || '=' || x.number, ',')"
             " FROM catalog_aliases x WHERE x.name = a.name)"
             " FROM catalog_artifacts a JOIN catalog_versions v"
@@ -405,8 +409,8 @@ class SQLIndex(Index):
             compiler.params,
         )
         entries = []
-        for (name, created, number, size, ctype, sha256, is_text, updated, metadata, count,
-             aliases) in rows:
+        for (name, created, number, size, ctype, sha256, is_text, updated, metadata, message,
+             count, aliases) in rows:
             pairs = [pair.split("=") for pair in str(aliases).split(",")] if aliases else []
             listed = {"latest": version_id(int(number))}
             listed.update((a, version_id(int(n))) for a, n in sorted(pairs))
@@ -421,6 +425,7 @@ class SQLIndex(Index):
                 "created_at": (_EPOCH + timedelta(microseconds=int(created))).isoformat(),
                 "updated_at": (_EPOCH + timedelta(microseconds=int(updated))).isoformat(),
                 "metadata": json.loads(metadata),
+                "message": None if message is None else str(message),
                 "aliases": listed,
             })
         return entries
