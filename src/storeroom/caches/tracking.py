@@ -167,7 +167,7 @@ class Tracker:
 
     async def _run(self) -> None:
         pause = 0.05
-        while True:
+        while not self._closing:
             try:
                 await self._session()
             except asyncio.CancelledError:
@@ -269,10 +269,17 @@ class Tracker:
 
     async def aclose(self) -> None:
         """Stop listening (the near cache is flushed)."""
+        self._closing = True  # the loop ends even if a cancellation is swallowed
         task, self._task = self._task, None
-        if task is not None:
+        if task is None:
+            return
+        # ``asyncio.wait_for`` before 3.12 can swallow a cancellation that meets
+        # its inner result; cancel again until the task has really ended.
+        while not task.done():
             task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+            await asyncio.wait({task}, timeout=0.1)
+        if not task.cancelled():
+            task.exception()  # retrieved: the listener's end is not the caller's error
 
 
 def _packed(command: list[Any]) -> bytes:
