@@ -26,9 +26,13 @@ _COPYING = {"storeroom put", "storeroom get", "storeroom cp"}
 
 
 def _commands(group: click.Command, path: str = "storeroom") -> Iterator[tuple[str, click.Command]]:
+    """Every command, the lazily loaded ones included (whatever was imported before)."""
     yield path, group
     if isinstance(group, click.Group):
-        for name, command in group.commands.items():
+        context = click.Context(group)
+        for name in group.list_commands(context):
+            command = group.get_command(context, name)
+            assert command is not None, f"{path} {name} does not load"
             yield from _commands(command, f"{path} {name}")
 
 

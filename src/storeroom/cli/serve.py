@@ -31,7 +31,13 @@ def _parse_size(text: str) -> int:
 @click.command("serve")
 @store_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
-@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--port",
+    default=8000,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port to listen on (0: any free port).",
+)
 @click.option("--allow-write", is_flag=True, help="Accept writes through the API (needs a token).")
 @click.option(
     "--token",
