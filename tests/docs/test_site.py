@@ -53,8 +53,10 @@ def test_every_command_is_in_the_cli_reference(site: Path) -> None:
 
 
 def test_pages_from_readme_code_and_docs(site: Path) -> None:
-    for page in ("getting-started", "guarantees", "reference/api", "reference/options"):
+    for page in ("getting-started", "guarantees", "reference/api", "options"):
         assert (site / page / "index.html").exists(), page
+    options = (site / "options" / "index.html").read_text(encoding="utf-8")
+    assert "multipart_threshold" in options  # generated from the typed configs
     api = (site / "reference" / "api" / "index.html").read_text(encoding="utf-8")
     assert "store_artifact" in api
     assert "no-run" not in (site / "getting-started" / "index.html").read_text(encoding="utf-8")

@@ -23,6 +23,7 @@ How it keeps its promises:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import functools
 import inspect
@@ -256,7 +257,17 @@ class StoreroomFileSystem(AsyncFileSystem):  # type: ignore[misc]
         # deepest first, level by level: a folder goes after what was in it
         for depth in sorted({p.count("/") for p in expanded}, reverse=True):
             level = [p for p in expanded if p.count("/") == depth]
-            await map_limited(self._rm_file, level, self.concurrency)
+            await map_limited(self._rm_entry, level, self.concurrency)
+
+    async def _rm_entry(self, path: str) -> None:
+        """Delete a file, or remove a folder that is empty by now (markers included):
+        a provider's ``delete`` is for objects only."""
+        key = files.key_of(path, reading=False)
+        if key and await self.provider.is_dir(key):
+            with contextlib.suppress(NotFound):  # a folder only while it held objects
+                await self.provider.remove_folder(key)
+        else:
+            await self._rm_file(path)
 
     async def _mkdir(self, path: str, create_parents: bool = True, **kwargs: Any) -> None:
         self._writable(path)
