@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..artifactstore import ArtifactStore, ArtifactVersion
+from ..catalog.query import FilterError
 from ..concurrency import map_limited
 from ..errors import InvalidPath, NotFound, NotSupported
 from ..filestore import FileStore
@@ -244,8 +245,13 @@ class Browser:
         if offset < 0 or not 1 <= limit <= MAX_PAGE_SIZE:
             raise InvalidPath(f"offset must be >= 0 and limit 1..{MAX_PAGE_SIZE}")
         query = query.strip()
+        entries = None
         if query and _FILTER_HINT.search(query):
-            entries = await self._find(query)
+            try:
+                entries = await self._find(query)
+            except FilterError:
+                entries = None  # not a filter after all: a name prefix (the list says which)
+        if entries is not None:
             how, age = "catalog", 0.0
             field_name = SORT_KEYS[sort]
             entries.sort(key=lambda e: (e.get(field_name) or 0, e["name"]), reverse=descending)
@@ -274,7 +280,7 @@ class Browser:
         scan), as listing-like entries.
 
         Raises:
-            FilterError: the filter does not parse (a ``StorageError`` and ``ValueError``).
+            FilterError: the filter does not parse.
         """
         page = await self.artifacts.find(query, limit=MAX_PAGE_SIZE)
         entries = []
