@@ -95,6 +95,7 @@ class Writes:
 
     def __init__(self) -> None:
         self.possible: dict[str, dict[str, bytes]] = defaultdict(dict)
+        self.sources: dict[str, set[str]] = defaultdict(set)  # dst -> keys copied into it
         self.serial = 0
 
     def new(self, key: str, rng: random.Random, sizes: tuple[int, ...]) -> bytes:
@@ -104,15 +105,28 @@ class Writes:
         return data
 
     def copied(self, src: str, dst: str) -> None:
-        self.possible[dst].update(self.possible[src])
+        # A copy in flight may read a write to ``src`` made after it started: ``dst``
+        # may hold anything ``src`` ever may (including later writes), transitively.
+        self.sources[dst].add(src)
+
+    def _values(self, key: str) -> dict[str, bytes]:
+        found: dict[str, bytes] = {}
+        seen, pending = {key}, [key]
+        while pending:
+            current = pending.pop()
+            found.update(self.possible[current])
+            for source in self.sources[current] - seen:
+                seen.add(source)
+                pending.append(source)
+        return found
 
     def whole(self, key: str, data: bytes) -> bool:
-        return hashlib.sha256(data).hexdigest() in self.possible[key]
+        return hashlib.sha256(data).hexdigest() in self._values(key)
 
     def slice(self, key: str, data: bytes, start: int) -> bool:
         return any(
             value[start : start + len(data)] == data and len(value) >= start + len(data)
-            for value in self.possible[key].values()
+            for value in self._values(key).values()
         )
 
 
@@ -206,7 +220,7 @@ async def provider_worker(
         else:
             result_h = await run(rng, partial(provider.head, key), tally)
             if result_h.value is not None and result_h.value.size not in {
-                len(value) for value in writes.possible[key].values()
+                len(value) for value in writes._values(key).values()
             }:
                 tally.bad(f"head {key}: size {result_h.value.size} of no write")
 

@@ -238,12 +238,12 @@ async def test_a_cancelled_operation_ends_its_span_as_cancelled(telemetry: Telem
 
 
 def test_uninstrumented_classes_run_their_original_functions() -> None:
-    originals = {name: MemoryProvider.__dict__[name] for name in ("get", "put")}
+    originals = {name: Provider.__dict__[name] for name in ("get", "put")}
     base_read = Provider.__dict__["read"]
     instrumentor = StoreroomInstrumentor()
     instrumentor.instrument(tracer_provider=TracerProvider(), meter_provider=MeterProvider())
     try:
-        assert MemoryProvider.__dict__["get"] is not originals["get"]
+        assert Provider.__dict__["get"] is not originals["get"]
 
         class Later(MemoryProvider):  # defined after instrument(): instrumented too
             async def head(self, path: str) -> Any:
@@ -252,7 +252,7 @@ def test_uninstrumented_classes_run_their_original_functions() -> None:
         assert hasattr(Later.__dict__["head"], "__storeroom_original__")
     finally:
         instrumentor.uninstrument()
-    assert {name: MemoryProvider.__dict__[name] for name in ("get", "put")} == originals
+    assert {name: Provider.__dict__[name] for name in ("get", "put")} == originals
     assert Provider.__dict__["read"] is base_read
     assert not hasattr(Later.__dict__["head"], "__storeroom_original__")
 

@@ -34,6 +34,7 @@ from storeroom.providers.base import Provider as _AsyncProvider
 from storeroom.providers.base import PutMode
 from storeroom.providers.base import SkippedKey
 from typing import Any
+from typing import Dict
 from typing import Literal
 from typing import Optional
 
@@ -163,7 +164,7 @@ class FileStore(Facade[_AsyncFileStore]):
         """The file's bytes. Raises ``NotFound`` (a ``FileNotFoundError``) if missing."""
         return run(self.aio.read_bytes(path))
 
-    def read_json(self, path: str) -> Optional[dict[str, Any]]:
+    def read_json(self, path: str) -> Optional[Dict[str, Any]]:
         """The file parsed as JSON (UTF-8); ``None`` if it is missing, unreadable or not JSON."""
         return run(self.aio.read_json(path))
 
@@ -175,7 +176,7 @@ class FileStore(Facade[_AsyncFileStore]):
         """Replace the file with ``content``, atomically."""
         return run(self.aio.write_bytes(path, content))
 
-    def write_json(self, path: str, data: dict[str, Any], indent: int = 2) -> StorageResult:
+    def write_json(self, path: str, data: Dict[str, Any], indent: int = 2) -> StorageResult:
         """Write ``data`` as JSON on top of ``write_text``, byte for byte as vibex does"""
         return run(self.aio.write_json(path, data, indent))
 
