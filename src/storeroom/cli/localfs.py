@@ -24,7 +24,14 @@ from .. import paths
 from ..errors import NotFound, NotSupported
 from ..providers.base import DEFAULT_CHUNK_SIZE, Capabilities, GetResult, ObjectMeta
 from ..providers.local.fds import SharedFd, use_and_close
-from ..providers.local.posix import mapped, object_meta, os_error, read_all, write_all
+from ..providers.local.posix import (
+    mapped,
+    object_meta,
+    os_error,
+    read_all,
+    stream_fd,
+    write_all,
+)
 
 __all__ = ["LocalFiles", "Skip"]
 
@@ -175,18 +182,10 @@ class LocalFiles:
         """The file in chunks of at most ``chunk_size`` bytes."""
         target = self.path(key)
         with mapped(target):
-            shared = SharedFd(os.open(target, _READ_FLAGS))
-        try:
-            offset = 0
-            while True:
-                with mapped(target):
-                    chunk: bytes = await shared.run(False, os.pread, chunk_size, offset)
-                if not chunk:
-                    return
-                offset += len(chunk)
+            fd = os.open(target, _READ_FLAGS)
+        async with contextlib.aclosing(stream_fd(fd, target, chunk_size, inline=False)) as chunks:
+            async for chunk in chunks:
                 yield chunk
-        finally:
-            shared.close()
 
     async def put(
         self,

@@ -26,7 +26,7 @@ import threading
 import time
 import weakref
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterator
 from datetime import datetime, timezone
 from functools import cache, lru_cache
 
@@ -40,6 +40,7 @@ from ...errors import (
     StorageError,
 )
 from ..base import DEFAULT_CHUNK_SIZE, ObjectMeta, listed_meta
+from .fds import SharedFd
 
 __all__ = [
     "TEMP_PREFIX",
@@ -52,6 +53,7 @@ __all__ = [
     "os_error",
     "pread_range",
     "read_all",
+    "stream_fd",
     "sweep_folder",
     "sweep_tree",
     "write_all",
@@ -156,6 +158,28 @@ def write_all(fd: int, data: bytes | memoryview) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]
+
+
+async def stream_fd(
+    fd: int, path: str, chunk_size: int, *, inline: bool
+) -> AsyncGenerator[bytes, None]:
+    """The open file ``fd`` in chunks of at most ``chunk_size``; ``fd`` is closed at the end.
+
+    Each chunk is read inline or in a thread; a consumer that stops or is
+    cancelled never closes ``fd`` under a read still running (``SharedFd``).
+    """
+    shared = SharedFd(fd)
+    try:
+        offset = 0
+        while True:
+            with mapped(path):
+                chunk: bytes = await shared.run(inline, os.pread, chunk_size, offset)
+            if not chunk:
+                return
+            offset += len(chunk)
+            yield chunk
+    finally:
+        shared.close()
 
 
 def pread_range(fd: int, start: int, stop: int) -> bytes:

@@ -38,6 +38,7 @@ anything, however many files the root holds.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import itertools
 import os
@@ -75,6 +76,7 @@ from .posix import (
     os_error,
     pread_range,
     read_all,
+    stream_fd,
     sweep_folder,
     sweep_tree,
     write_all,
@@ -244,18 +246,10 @@ class LocalProvider(Provider):
         inline = chunk_size <= self.inline_limit
         with mapped(key):
             fd, _ = self._open_file(key)
-        shared = SharedFd(fd)
-        try:
-            offset = 0
-            while True:
-                with mapped(key):
-                    chunk: bytes = await shared.run(inline, os.pread, chunk_size, offset)
-                if not chunk:
-                    return
-                offset += len(chunk)
+        # closed with this generator, not left to the garbage collector
+        async with contextlib.aclosing(stream_fd(fd, key, chunk_size, inline=inline)) as chunks:
+            async for chunk in chunks:
                 yield chunk
-        finally:
-            shared.close()
 
     # -- writes ---------------------------------------------------------------
 
