@@ -183,12 +183,6 @@ def test_aliased_keys_are_counted_apart(tmp_path: Path, s3_server: CloudServer) 
     assert left == 1  # the count said so
 
 
-@pytest.mark.xfail(
-    reason="the object-store listing itself fails on keys object_store cannot parse "
-    "(../x, a//b, x/./y); the CLI skips per object as soon as the provider reports them "
-    "(Provider.scan / Listing.skipped, the providers' part of the trust issue)",
-    strict=False,
-)
 def test_unparseable_keys_are_skipped_per_object(tmp_path: Path, s3_server: CloudServer) -> None:
     client = _s3_client(s3_server)
     prefix = f"bad-{uuid.uuid4().hex[:8]}"

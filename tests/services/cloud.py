@@ -30,6 +30,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -40,6 +41,9 @@ from urllib.parse import urlencode
 
 import pytest
 
+from storeroom.providers.object.azure import AZURITE_ACCOUNT, AZURITE_KEY, AzureProvider
+from storeroom.providers.object.store import ObjectStoreProvider
+
 from .gcsxml import GcsXmlGateway
 
 __all__ = [
@@ -48,14 +52,10 @@ __all__ = [
     "CloudServer",
     "azure_server",
     "gcs_server",
+    "raw_put",
     "s3_server",
 ]
 
-#: Azurite's well-known development account and key (public, documented by Microsoft).
-AZURITE_ACCOUNT = "devstoreaccount1"
-AZURITE_KEY = (
-    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
-)
 _REPO = Path(__file__).resolve().parents[2]
 _AZURITE = _REPO / "node_modules" / ".bin" / "azurite-blob"
 _START_TIMEOUT = 30.0
@@ -149,15 +149,47 @@ def s3_server() -> Iterator[CloudServer]:
 
 def _shared_key_put(endpoint: str, container: str) -> None:
     """Create ``container`` on Azurite (Shared Key auth, as the Azure REST API wants)."""
-    headers = {"x-ms-date": formatdate(usegmt=True), "x-ms-version": "2021-08-06"}
+    _azure_put(f"{endpoint}/{container}", {"restype": "container"}, b"", {})
+
+
+def _azure_put(url: str, query: dict[str, str], data: bytes, extra: dict[str, str]) -> None:
+    """One Shared Key signed PUT to Azurite (``url``'s path percent-encoded as sent)."""
+    headers = {"x-ms-date": formatdate(usegmt=True), "x-ms-version": "2021-08-06", **extra}
     canonical = "".join(f"{name}:{value}\n" for name, value in sorted(headers.items()))
-    resource = f"/{AZURITE_ACCOUNT}/{AZURITE_ACCOUNT}/{container}\nrestype:container"
-    # VERB, 4 empty headers, Content-Type, 6 empty headers, x-ms-*, resource.
-    to_sign = "PUT\n\n\n\n\napplication/octet-stream\n\n\n\n\n\n\n" + canonical + resource
+    path = urllib.parse.urlsplit(url).path
+    resource = f"/{AZURITE_ACCOUNT}{path}" + "".join(f"\n{k}:{v}" for k, v in sorted(query.items()))
+    length = str(len(data)) if data else ""
+    # VERB, 3 empty headers, Content-Length, Content-MD5, Content-Type, 6 empty, x-ms-*, resource.
+    to_sign = f"PUT\n\n\n{length}\n\napplication/octet-stream\n\n\n\n\n\n\n" + canonical + resource
     digest = hmac.new(base64.b64decode(AZURITE_KEY), to_sign.encode(), hashlib.sha256).digest()
     headers["Content-Type"] = "application/octet-stream"
     headers["Authorization"] = f"SharedKey {AZURITE_ACCOUNT}:{base64.b64encode(digest).decode()}"
-    _put(f"{endpoint}/{container}?restype=container", headers)
+    target = f"{url}?{urlencode(query)}" if query else url
+    request = urllib.request.Request(target, data=data, method="PUT", headers=headers)
+    with urllib.request.urlopen(request, timeout=10) as response:
+        response.read()
+
+
+def raw_put(provider: ObjectStoreProvider, key: str, data: bytes) -> None:
+    """Store ``data`` at ``key`` of an emulator's ``provider`` as another tool would (no obstore).
+
+    Any key the server takes, ``../x`` and ``a//b`` included: every dot segment is
+    percent-encoded so no client or server on the way resolves it as a path.
+    """
+    config = provider.config  # type: ignore[attr-defined]
+    bucket = getattr(config, "bucket", None) or config.container
+    full = f"{config.prefix.strip('/')}/{key}" if config.prefix.strip("/") else key
+    path = "/".join(
+        "%2E" * len(part) if part in (".", "..") else urllib.parse.quote(part, safe="")
+        for part in full.split("/")
+    )
+    url = f"{config.endpoint}/{bucket}/{path}"
+    if isinstance(provider, AzureProvider):
+        _azure_put(url, {}, data, {"x-ms-blob-type": "BlockBlob"})
+        return
+    request = urllib.request.Request(url, data=data, method="PUT")  # moto and the gateway: no auth
+    with urllib.request.urlopen(request, timeout=10) as response:
+        response.read()
 
 
 def _wait_for_line(log: Path, marker: str, process: subprocess.Popen[bytes]) -> str:

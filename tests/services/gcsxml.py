@@ -9,7 +9,7 @@ and listings all live in the emulator. What it translates:
   -> a multipart media upload; ``PUT`` with ``x-goog-copy-source`` -> ``copyTo``;
 - ``GET`` / ``HEAD /b/key`` (``Range``) -> object resource + ``alt=media`` download;
 - ``DELETE /b/key`` -> delete;
-- ``GET /b?list-type=2`` (prefix, delimiter, continuation) -> ``objects.list``;
+- ``GET /b?list-type=2`` (prefix, delimiter, continuation, max-keys) -> ``objects.list``;
 - XML multipart uploads: each part is stored in the emulator as a temporary
   object under ``.sr-mpu/<upload id>/``; completion composes them into the
   destination and deletes them; an abort deletes them.
@@ -243,7 +243,8 @@ class GcsXmlGateway(ThreadedServer):
             key=lambda entry: entry[0],
         )
         entries = [entry for entry in entries if entry[0] > after]
-        page, truncated = entries[:_PAGE], len(entries) > _PAGE
+        size = min(_PAGE, int(query.get("max-keys", _PAGE)))
+        page, truncated = entries[:size], len(entries) > size
         root = ElementTree.Element("ListBucketResult")
         for name, text in (("Name", bucket), ("Prefix", prefix), ("KeyCount", str(len(page)))):
             ElementTree.SubElement(root, name).text = text

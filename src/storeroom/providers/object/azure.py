@@ -35,9 +35,16 @@ from .config import (
     parse_bucket_url,
     require_credentials,
 )
+from .rawlist import AzureLister, RawLister
 from .store import ObjectStoreProvider
 
 __all__ = ["AzureConfig", "AzureProvider", "parse_connection_string"]
+
+#: Azurite's well-known development account and key (public, documented by Microsoft).
+AZURITE_ACCOUNT = "devstoreaccount1"
+AZURITE_KEY = (
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+)
 
 _NO_CREDENTIALS = (
     "set AZURE_STORAGE_CONNECTION_STRING, or AZURE_STORAGE_ACCOUNT with AZURE_STORAGE_KEY "
@@ -216,6 +223,23 @@ class AzureProvider(ObjectStoreProvider):
             http_hint="AZURE_ALLOW_HTTP=true",
         )
         self.config = config
+
+    def _raw_lister(self) -> RawLister | str:
+        config = self.config
+        account = config.account_name or (AZURITE_ACCOUNT if config.use_emulator else None)
+        key = config.account_key or (AZURITE_KEY if config.use_emulator else None)
+        if account is None or not (key or config.sas_token):
+            return f"credentials from {self.credentials} are only known to obstore"
+        if config.endpoint:
+            endpoint = config.endpoint.rstrip("/")
+        elif config.use_emulator:
+            endpoint = f"http://127.0.0.1:10000/{account}"
+        else:
+            endpoint = f"https://{account}.blob.core.windows.net"
+        return AzureLister(
+            f"{endpoint}/{config.container}", account=account, key=key,
+            sas=None if key else config.sas_token, **self._raw_settings(),
+        )  # fmt: skip
 
     @classmethod
     def from_url(

@@ -36,6 +36,7 @@ from .config import (
     parse_bucket_url,
     require_credentials,
 )
+from .rawlist import RawLister, XmlLister
 from .store import ObjectStoreProvider, normalize_etag
 
 if TYPE_CHECKING:
@@ -178,6 +179,17 @@ class GCSProvider(ObjectStoreProvider):
             credentials=source,
         )
         self.config = config
+
+    def _raw_lister(self) -> RawLister | str:
+        config = self.config
+        if config.bearer_token:
+            headers = {"Authorization": f"Bearer {config.bearer_token}"}
+        elif config.emulator:
+            headers = {}
+        else:
+            return f"credentials from {self.credentials} are only known to obstore"
+        base = f"{(config.endpoint or 'https://storage.googleapis.com').rstrip('/')}/{config.bucket}"
+        return XmlLister(base, headers, **self._raw_settings())
 
     @classmethod
     def from_url(

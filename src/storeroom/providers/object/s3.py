@@ -31,6 +31,7 @@ from .config import (
     parse_bucket_url,
     require_credentials,
 )
+from .rawlist import RawLister, S3Lister
 from .store import ObjectStoreProvider
 
 __all__ = ["S3Config", "S3Provider"]
@@ -171,6 +172,32 @@ class S3Provider(ObjectStoreProvider):
             http_hint="AWS_ALLOW_HTTP=true",
         )
         self.config = config
+        self._environ = environ
+
+    def _raw_lister(self) -> RawLister | str:
+        config, environ = self.config, self._environ
+        region = config.region or environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION")
+        region = region or "us-east-1"
+        key_id = config.access_key_id or environ.get("AWS_ACCESS_KEY_ID")
+        secret = config.secret_access_key or environ.get("AWS_SECRET_ACCESS_KEY")
+        credentials: tuple[str, str, str | None] | None = None
+        if not (config.anonymous or option_bool(
+            "AWS_SKIP_SIGNATURE", environ.get("AWS_SKIP_SIGNATURE") or "0"
+        )):  # fmt: skip
+            if not (key_id and secret):
+                return f"credentials from {self.credentials} are only known to obstore"
+            token = config.session_token or (
+                None if config.access_key_id else environ.get("AWS_SESSION_TOKEN")
+            )
+            credentials = (key_id, secret, token)
+        if config.endpoint:
+            base = config.endpoint.rstrip("/")
+            base = base if config.virtual_hosted_style else f"{base}/{config.bucket}"
+        elif config.virtual_hosted_style:
+            base = f"https://{config.bucket}.s3.{region}.amazonaws.com"
+        else:
+            base = f"https://s3.{region}.amazonaws.com/{config.bucket}"
+        return S3Lister(base, region=region, credentials=credentials, **self._raw_settings())
 
     @classmethod
     def from_url(

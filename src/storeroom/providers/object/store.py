@@ -36,7 +36,7 @@ from collections.abc import (
 )
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import obstore
 
@@ -46,6 +46,7 @@ from ...errors import (
     BackendUnavailable,
     ConfigurationError,
     FolderNotEmpty,
+    InvalidPath,
     NotFound,
     NotSupported,
     OutcomeUnknown,
@@ -65,6 +66,7 @@ from ..base import (
 from .config import TransportOptions, check_endpoint
 from .errors import RangeNotSatisfiable, Throttled, is_native, storage_error
 from .lineage import ORIGIN, WRITE_TAG, Chain, Lineage, chain_of, new_id, successor, verdict
+from .rawlist import Listed, Page, RawLister
 
 if TYPE_CHECKING:
     from obstore import Attributes, GetOptions
@@ -196,6 +198,7 @@ class ObjectStoreProvider(Provider):
                 )
         self.endpoint = endpoint
         self.credentials = credentials
+        self._prefix = prefix
         self._secrets = tuple(s for s in secrets if s)
         self.capabilities = Capabilities(
             create_if_absent=conditional,
@@ -546,9 +549,15 @@ class ObjectStoreProvider(Provider):
     async def _remove_folder(self, key: str) -> None:
         """Delete the folder's marker if it is all the folder holds."""
         folder = key + "/"
-        with self._mapped("remove_folder", key):
-            pages = obstore.list(self._store, folder, chunk_size=2)
-            first = [item["path"] async for page in pages for item in page][:2]
+        first: list[str] = []
+        try:
+            with self._mapped("remove_folder", key):
+                async for page in obstore.list(self._store, folder, chunk_size=2):
+                    first += (item["path"] for item in page)
+                    if len(first) >= 2:
+                        break
+        except InvalidPath:
+            first = ["", ""]  # a key obstore cannot parse is there: not empty
         if not first:
             raise NotFound(f"no folder at {key!r}", path=key)
         if first != [folder + FOLDER_MARKER]:
@@ -602,29 +611,86 @@ class ObjectStoreProvider(Provider):
     # -- listings -----------------------------------------------------------------------
 
     async def _iter(self, folder: str) -> AsyncIterator[ObjectMeta | SkippedKey]:
-        with self._mapped("list", folder or None):
-            pages = obstore.list(self._store, folder or None, chunk_size=1000)
-            async for page in pages:
-                for item in page:
-                    if not _is_hidden(item["path"]):
-                        yield _meta(item["path"], item)
+        last = ""
+        try:
+            with self._mapped("list", folder or None):
+                pages = obstore.list(self._store, folder or None, chunk_size=1000)
+                async for page in pages:
+                    for item in page:
+                        last = item["path"]
+                        if not _is_hidden(last):
+                            yield _meta(last, item)
+        except InvalidPath as refused:
+            # A key obstore cannot parse failed the page: list on without obstore,
+            # after the last key already yielded (both list in key order).
+            async for page in self._raw_pages(folder, refused, delimiter=False):
+                for listed in page.objects:
+                    if listed.key > last and not _is_hidden(listed.key):
+                        yield _raw_meta(listed)
 
     async def _list_dir(self, folder: str) -> Listing:
-        with self._mapped("list_dir", folder or None):
-            result = await obstore.list_with_delimiter_async(self._store, folder or None)
-        objects = (_meta(o["path"], o) for o in result["objects"] if not _is_hidden(o["path"]))
+        try:
+            with self._mapped("list_dir", folder or None):
+                result = await obstore.list_with_delimiter_async(self._store, folder or None)
+        except InvalidPath as refused:
+            objects: list[ObjectMeta] = []
+            folders: list[str] = []
+            async for page in self._raw_pages(folder, refused, delimiter=True):
+                objects += (_raw_meta(item) for item in page.objects if not _is_hidden(item.key))
+                folders += page.prefixes  # as listed: "a//" stays a name of its own
+            objects.sort(key=lambda meta: meta.path)
+            return Listing(tuple(objects), tuple(sorted(folders)))
+        objects_ = (_meta(o["path"], o) for o in result["objects"] if not _is_hidden(o["path"]))
         return Listing(
-            tuple(sorted(objects, key=lambda meta: meta.path)),
+            tuple(sorted(objects_, key=lambda meta: meta.path)),
             tuple(sorted(p.rstrip("/") + "/" for p in result["common_prefixes"])),
         )
 
     async def _is_dir(self, folder: str) -> bool:
         """Whether anything (an object or a folder marker) is under ``folder``: one listing page."""
-        with self._mapped("is_dir", folder or None):
-            async for page in obstore.list(self._store, folder or None, chunk_size=1):
-                if page:
-                    return True
+        try:
+            with self._mapped("is_dir", folder or None):
+                async for page in obstore.list(self._store, folder or None, chunk_size=1):
+                    if page:
+                        return True
+        except InvalidPath:
+            return True  # a key obstore cannot parse is there
         return False
+
+    def _raw_lister(self) -> RawLister | str:
+        """A listing that keeps the keys obstore refuses, or why these credentials cannot make one.
+
+        Subclasses build it from their config; :meth:`_raw_settings` gives the shared settings.
+        """
+        return "this store has no listing of its own"
+
+    def _raw_settings(self) -> dict[str, Any]:
+        return {
+            "prefix": self._prefix,
+            "description": self._description,
+            "timeout": self.transport.timeout,
+            "backoff": self.transport.backoff(),
+        }
+
+    async def _raw_pages(
+        self, folder: str, refused: InvalidPath, *, delimiter: bool
+    ) -> AsyncIterator[Page]:
+        lister = self._raw_lister()
+        if isinstance(lister, str):
+            raise InvalidPath(
+                f"{refused} (a key there is not a path obstore can parse, and listing it "
+                f"without obstore needs credentials this process can sign with: {lister})",
+                path=refused.path,
+            ) from refused
+        async for page in lister.pages(folder, delimiter=delimiter):
+            yield page
+
+
+def _raw_meta(listed: Listed) -> ObjectMeta:
+    return ObjectMeta(
+        path=listed.key, size=listed.size, modified=listed.modified,
+        etag=normalize_etag(listed.etag), version=_version(listed.version),
+    )  # fmt: skip
 
 
 async def _aiter(chunks: AsyncIterable[bytes] | Iterable[bytes]) -> AsyncIterator[bytes]:

@@ -1,0 +1,141 @@
+"""Listings that keep the keys obstore cannot parse (issue 10), on the three emulators.
+
+obstore fails a whole listing page on a key such as ``../x`` or ``a//b``; the
+provider then lists through :mod:`storeroom.providers.object.rawlist` (the
+cloud's own list request, signed as obstore signs it). These tests prove that
+listing against the real wire protocols: it lists exactly what obstore lists,
+page after page; it carries on after the pages obstore already gave; and its
+S3 signature is the one botocore computes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from datetime import datetime, timezone
+
+import pytest
+
+import storeroom
+from storeroom import FolderNotEmpty, InvalidPath, ObjectMeta, SkippedKey
+from storeroom.providers.object.rawlist import RawLister, sigv4_headers
+from storeroom.providers.object.s3 import S3Provider
+from storeroom.providers.object.store import ObjectStoreProvider
+from tests.services.cloud import CloudServer, raw_put
+
+from .support import run_limited, unique_prefix
+
+
+@pytest.fixture(params=["s3", "azure", "gcs"])
+def server(request: pytest.FixtureRequest) -> CloudServer:
+    found: CloudServer = request.getfixturevalue(f"{request.param}_server")
+    return found
+
+
+@pytest.fixture
+async def store(server: CloudServer) -> AsyncIterator[ObjectStoreProvider]:
+    provider = storeroom.provider(server.url(unique_prefix("raw")))
+    assert isinstance(provider, ObjectStoreProvider)
+    async with provider:
+        yield provider
+
+
+def lister_of(provider: ObjectStoreProvider, page_size: int) -> RawLister:
+    lister = provider._raw_lister()
+    assert isinstance(lister, RawLister), lister
+    lister.page_size = page_size
+    return lister
+
+
+async def test_the_raw_listing_lists_what_obstore_lists(store: ObjectStoreProvider) -> None:
+    keys = [f"k{n:02d}" for n in range(23)] + ["sub/a.txt", "sub/deep/b.txt", "é t.md", "x+y=z"]
+
+    async def put(n: int) -> None:
+        await store.put(keys[n], b"x" * n)
+
+    await run_limited(range(len(keys)), 8, put)
+    await store.makedirs("empty")  # its marker is storeroom's own: never listed
+    lister = lister_of(store, page_size=5)
+
+    pages = [page async for page in lister.pages("", delimiter=False)]
+    assert len(pages) >= 6  # continuation tokens followed to the end
+    raw = [item for page in pages for item in page.objects if ".sr-" not in item.key]
+    by_obstore = [meta async for meta in store.iter("")]
+    assert [(i.key, i.size) for i in raw] == [(m.path, m.size) for m in by_obstore]
+    assert all(i.modified.tzinfo is not None for i in raw)
+    assert [m.etag for m in by_obstore] == [
+        ObjectMeta(i.key, i.size, i.modified, i.etag).etag and _quoted(i.etag) for i in raw
+    ]
+
+    top = [page async for page in lister.pages("", delimiter=True)]
+    assert sorted(p for page in top for p in page.prefixes) == ["empty/", "sub/"]
+    assert len([i for page in top for i in page.objects]) == 25
+    sub = [i.key async for page in lister.pages("sub/", delimiter=False) for i in page.objects]
+    assert sub == ["sub/a.txt", "sub/deep/b.txt"]
+
+
+def _quoted(etag: str | None) -> str | None:
+    return etag if etag is None or etag.startswith('"') else f'"{etag}"'
+
+
+async def test_a_listing_carries_on_past_the_page_obstore_refused(
+    s3_server: CloudServer,
+) -> None:
+    # obstore's pages hold 1,000 keys: the unparseable key sits on the second.
+    async with storeroom.provider(s3_server.url(unique_prefix("resume"))) as store:
+        assert isinstance(store, ObjectStoreProvider)
+
+        async def put(n: int) -> None:
+            await store.put(f"k{n:04d}", b"")
+
+        await run_limited(range(1005), 16, put)
+        await asyncio.to_thread(raw_put, store, "k0500/../up", b"bad")
+        await asyncio.to_thread(raw_put, store, "k0700\ttab", b"bad")
+        await asyncio.to_thread(raw_put, store, "z//last", b"bad")
+        scanned = [item async for item in store.scan("")]
+        found = [i.path for i in scanned if isinstance(i, ObjectMeta)]
+        assert found == [f"k{n:04d}" for n in range(1005)]  # none twice, none lost
+        assert [(i.path, type(i)) for i in scanned if not isinstance(i, ObjectMeta)] == [
+            ("k0500/../up", SkippedKey), ("k0700\ttab", SkippedKey), ("z//last", SkippedKey),
+        ]  # fmt: skip
+        assert await store.is_dir("z")
+        with pytest.raises(FolderNotEmpty):
+            await store.remove_folder("z")
+
+
+async def test_without_credentials_to_sign_the_listing_says_why(s3_server: CloudServer) -> None:
+    async with storeroom.provider(s3_server.url(unique_prefix("unsigned"))) as store:
+        assert isinstance(store, S3Provider)
+        await store.put("ok.txt", b"ok")
+        await asyncio.to_thread(raw_put, store, "a//b", b"bad")
+        # As with web identity or an instance role: obstore signs, this process cannot.
+        store.config = replace(store.config, access_key_id=None, secret_access_key=None)
+        with pytest.raises(InvalidPath, match="needs credentials this process can sign with"):
+            await store.list()
+        assert "testing" not in str(store._raw_lister())
+
+
+def test_the_s3_signature_is_the_one_botocore_computes(monkeypatch: pytest.MonkeyPatch) -> None:
+    import botocore.auth  # type: ignore[import-untyped]
+    from botocore.awsrequest import AWSRequest  # type: ignore[import-untyped]
+    from botocore.credentials import Credentials  # type: ignore[import-untyped]
+
+    now = datetime(2026, 12, 4, 12, 30, 5, tzinfo=timezone.utc)
+    url = (
+        "http://127.0.0.1:9000/my-bucket/?continuation-token=1%2Fab%3D%3D&encoding-type=url"
+        "&list-type=2&max-keys=1000&prefix=a%20b%2F%C3%A9"
+    )
+    for session in (None, "the-session-token"):
+        ours = sigv4_headers(
+            "GET", url, region="eu-west-1", service="s3",
+            credentials=("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", session),
+            now=now,
+        )  # fmt: skip
+        request = AWSRequest(method="GET", url=url, headers={
+            "x-amz-content-sha256": ours["x-amz-content-sha256"],
+        })  # fmt: skip
+        creds = Credentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", session)
+        monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda: now)
+        botocore.auth.SigV4Auth(creds, "s3", "eu-west-1").add_auth(request)
+        assert ours["Authorization"] == request.headers["Authorization"]
