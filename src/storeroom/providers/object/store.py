@@ -280,30 +280,48 @@ class ObjectStoreProvider(Provider):
         if end == start:
             await self._head(key)
             return b""
-        try:
-            with self._mapped("read_range", key):
-                if end is None:
-                    # No range header for the whole object: Azure mangles "bytes=0-" of b"".
-                    options: GetOptions = {"range": {"offset": start}} if start else {}
-                    result = await obstore.get_async(self._store, key, options=options)
-                    return bytes(await result.bytes_async())
-                return bytes(await obstore.get_range_async(self._store, key, start=start, end=end))
-        except RangeNotSatisfiable:
-            # 416: the object exists but ends before ``start``: nothing to read.
-            return b""
+        for _ in range(_WHOLE_READ_ATTEMPTS):
+            try:
+                with self._mapped("read_range", key):
+                    if end is None:
+                        # No range header for the whole object: Azure mangles "bytes=0-" of b"".
+                        options: GetOptions = {"range": {"offset": start}} if start else {}
+                        result = await obstore.get_async(self._store, key, options=options)
+                        return bytes(await result.bytes_async())
+                    return bytes(
+                        await obstore.get_range_async(self._store, key, start=start, end=end)
+                    )
+            except RangeNotSatisfiable:
+                # 416: the object ends before ``start`` (nothing to read), or obstore
+                # resumed a body cut short after its last byte: then read again.
+                if start >= (await self._head(key)).size:
+                    return b""
+        raise BackendUnavailable(
+            f"read_range {key!r} on {self._description}: the object kept changing while it "
+            "was read", path=key,
+        )  # fmt: skip
 
     async def _stream(self, key: str, chunk_size: int) -> AsyncIterator[bytes]:
         """The object's bytes in chunks of at most ``chunk_size``, from one streamed GET."""
-        with self._mapped("stream", key):
-            result = await obstore.get_async(self._store, key)
-            pending = b""
-            async for piece in result.stream(min_chunk_size=chunk_size):
-                pending = pending + piece if pending else piece
-                while len(pending) >= chunk_size:
-                    yield pending[:chunk_size]
-                    pending = pending[chunk_size:]
-            if pending:
-                yield pending
+        received, size = 0, -1
+        pending = b""
+        try:
+            with self._mapped("stream", key):
+                result = await obstore.get_async(self._store, key)
+                size = result.meta["size"]
+                async for piece in result.stream(min_chunk_size=chunk_size):
+                    received += len(piece)
+                    pending = pending + piece if pending else piece
+                    while len(pending) >= chunk_size:
+                        yield pending[:chunk_size]
+                        pending = pending[chunk_size:]
+        except RangeNotSatisfiable:
+            # obstore resumes a body cut short with a range from the bytes received;
+            # cut after the last byte, that range is empty and the server answers 416.
+            if received != size:
+                raise
+        if pending:
+            yield pending
 
     async def sign_url(self, path: str, *, expires_in: float) -> str:
         """A URL that reads the object with a plain GET for ``expires_in`` seconds, no
