@@ -36,7 +36,7 @@ def test_find_lineage_reindex(tmp_path: Path) -> None:
     ok(cli(tmp_path, "artifacts", "--index", index, "put", "data/d.csv", "d.csv", "--meta",
            "rows=1"))
 
-    async def derive() -> None:  # lineage is recorded from Python (put has no --input)
+    async def derive() -> None:  # lineage recorded from Python
         store = storeroom.artifacts(str(tmp_path / ".storeroom" / "artifacts"), index=index)
         await store.store_artifact("data/d.csv", "a,b\n", "text/csv", {"rows": "2"})
         result = await store.store_artifact("model", "m", inputs=["data/d.csv@v1"])
@@ -44,18 +44,28 @@ def test_find_lineage_reindex(tmp_path: Path) -> None:
         await store.aclose()
 
     asyncio.run(derive())
+    (tmp_path / "r.txt").write_text("report")  # and from the command line
+    ok(cli(tmp_path, "artifacts", "put", "report", "r.txt", "-i", "model", "--input",
+           "data/d.csv@v2", index=index))  # fmt: skip
+    report_up = ok(cli(tmp_path, "artifacts", "lineage", "report", "--json", index=index))
+    assert sorted(link["artifact"] for link in report_up["links"] if link["depth"] == 1) == [
+        "data/d.csv@v2", "model@v1",
+    ]  # fmt: skip
+    unknown = cli(tmp_path, "artifacts", "put", "report", "r.txt", "-i", "nope@v9")
+    assert unknown.returncode != 0
+    assert "nope" in unknown.stderr
     found = ok(cli(tmp_path, "artifacts", "find", "metadata.rows = '2'", "--json", index=index))
     assert found["source"] == "sqlite"
     assert [(e["name"], e["version"]) for e in found["entries"]] == [("data/d.csv", "v2")]
     scanned = ok(cli(tmp_path, "artifacts", "find", "--json", "--limit", "1", "--all"))
     assert scanned["source"] == "scan"
-    assert len(scanned["entries"]) == 3
+    assert len(scanned["entries"]) == 4
     up = ok(cli(tmp_path, "artifacts", "lineage", "model", "--json"))
     assert up["links"] == [{"depth": 1, "artifact": "data/d.csv@v1", "via": "model@v1"}]
     down = ok(cli(tmp_path, "artifacts", "lineage", "data/d.csv@v1", "--down", index=index))
     assert "model@v1" in down
     rebuilt = ok(cli(tmp_path, "artifacts", "reindex", "--json", "--index", index))
-    assert (rebuilt["artifacts"], rebuilt["versions"]) == (2, 3)
+    assert (rebuilt["artifacts"], rebuilt["versions"]) == (3, 4)
 
     bad = cli(tmp_path, "artifacts", "find", "name = ", index=index)
     assert bad.returncode == 2

@@ -16,8 +16,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-import pytest
-
 from tests.cli.conftest import write_tree
 from tests.cli.inproc import invoke
 from tests.services.cloud import CloudServer

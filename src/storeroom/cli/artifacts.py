@@ -137,10 +137,20 @@ def artifacts() -> None:
 @click.option("--meta", "meta", multiple=True, metavar="KEY=VALUE", help="Metadata (repeatable).")
 @click.option("--content-type", help="Default: guessed from the file name, else text/plain.")
 @click.option("-m", "--message", help="What changed (kept with the version).")
+@click.option(
+    "-i", "--input", "inputs", multiple=True, metavar="NAME[@VERSION]",
+    help="A version this one was made from (repeatable; NAME alone: its latest). "
+    "Recorded as lineage: see `artifacts lineage`.",
+)  # fmt: skip
 @json_option
 @store_option
 def put(
-    name: str, file: str, meta: tuple[str, ...], content_type: str | None, message: str | None
+    name: str,
+    file: str,
+    meta: tuple[str, ...],
+    content_type: str | None,
+    message: str | None,
+    inputs: tuple[str, ...],
 ) -> None:
     """Store FILE ('-': standard input) as a new version of the artifact NAME."""
     metadata = _parse_meta(meta)
@@ -151,7 +161,11 @@ def put(
             data = handle.read()
     kind = content_type or _content_type(data, file, name)
     result = _check(
-        _with_store(lambda store: store.store_artifact(name, data, kind, metadata, message))
+        _with_store(
+            lambda store: store.store_artifact(
+                name, data, kind, metadata, message, inputs=inputs or None
+            )
+        )
     )
     info = result.data or {}
     out = state().output()
