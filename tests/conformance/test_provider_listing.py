@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from storeroom import IfMatch, Listing, Provider
+from storeroom.providers.base import LIST_TURN
+from tests.conformance.conftest import Backend
 from tests.conformance.support import require
 
 NESTED = ("top.txt", "dx", "d/a", "d/b", "d/e/f", "d/e/g/h", "dd/z")
@@ -122,3 +126,27 @@ async def test_listings_show_no_internal_files(provider: Provider) -> None:
     assert [m.path for m in (await provider.list_dir("c")).objects] == expected[:3]
     assert (await provider.list_dir("c")).folders == ()
     assert (await provider.list_dir("")).folders == ("c/", "s/")
+
+
+async def test_a_long_listing_lets_other_tasks_run(provider: Provider, backend: Backend) -> None:
+    # Local and memory list without awaiting: they hand the loop a turn every
+    # LIST_TURN objects. A remote listing awaits its pages anyway (a few keys do).
+    count = 20 if backend.remote else 2 * LIST_TURN + 10
+    await asyncio.gather(*(provider.put(f"many/{n:04d}", b"") for n in range(count)))
+    turns = 0
+
+    async def ticker() -> None:
+        nonlocal turns
+        while True:
+            turns += 1
+            await asyncio.sleep(0)
+
+    task = asyncio.create_task(ticker())
+    await asyncio.sleep(0)
+    try:
+        start = turns
+        seen = [turns async for _ in provider.iter("many")]
+    finally:
+        task.cancel()
+    assert len(seen) == count
+    assert seen[-1] - start >= 2  # the listing yielded to the loop on its way

@@ -59,6 +59,7 @@ from ..resource import AsyncResource
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
+    "LIST_TURN",
     "NO_METADATA",
     "Capabilities",
     "GetResult",
@@ -100,6 +101,10 @@ class ObjectMeta:
     metadata: Mapping[str, str] = field(default_factory=dict)
     version: str | None = None
 
+
+#: A listing that runs without awaiting (local, memory) hands the event loop a turn
+#: after this many objects, so a long listing never starves other tasks.
+LIST_TURN = 256
 
 #: The user metadata of an object that has none (shared: it cannot be changed).
 NO_METADATA: Mapping[str, str] = MappingProxyType({})

@@ -10,6 +10,7 @@ vanishes with the process.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import AsyncIterator, Mapping
 from datetime import datetime, timezone
@@ -19,6 +20,7 @@ from .. import paths
 from ..errors import AlreadyExists, FolderNotEmpty, NotFound, PreconditionFailed
 from ..options import reject_unknown, split_options
 from .base import (
+    LIST_TURN,
     Capabilities,
     GetResult,
     IfMatch,
@@ -112,10 +114,13 @@ class MemoryProvider(Provider):
         self._objects.pop(key, None)
 
     async def _iter(self, folder: str) -> AsyncIterator[ObjectMeta | SkippedKey]:
-        for key in sorted(k for k in self._objects if k.startswith(folder)):
+        keys = sorted(k for k in self._objects if k.startswith(folder))
+        for listed, key in enumerate(keys, 1):
             found = self._objects.get(key)
             if found is not None:
                 yield found.meta
+            if not listed % LIST_TURN:  # let other tasks (and a cancellation) in
+                await asyncio.sleep(0)
 
     async def _list_dir(self, folder: str) -> Listing:
         objects: list[ObjectMeta] = []

@@ -54,6 +54,7 @@ from ...errors import FolderNotEmpty, NotFound, PreconditionFailed
 from ...options import option_bool, reject_unknown, split_options
 from ..base import (
     DEFAULT_CHUNK_SIZE,
+    LIST_TURN,
     Capabilities,
     GetResult,
     IfMatch,
@@ -488,6 +489,7 @@ class LocalProvider(Provider):
         if fd is None:
             return
         stack: list[tuple[str, int, Iterator[tuple[str, os.DirEntry[str]]]]] = []
+        listed = 0
         try:
             with mapped(folder):
                 stack.append((folder, fd, iter(self._dir.entries(fd))))
@@ -511,6 +513,9 @@ class LocalProvider(Provider):
                 except FileNotFoundError:
                     continue
                 yield object_meta(base + entry.name, st)
+                listed += 1
+                if not listed % LIST_TURN:  # let other tasks (and a cancellation) in
+                    await asyncio.sleep(0)
         finally:
             for _, fd_dir, _ in stack:
                 os.close(fd_dir)
