@@ -70,10 +70,19 @@ _DATA_PARAMETERS = ("data", "content", "value_bytes")
 _CONFLICTS = (AlreadyExists, PreconditionFailed)
 
 # The (object id, operation) pairs running in this task, so nested calls of the
-# same operation on the same object join the outer span.
-_active: contextvars.ContextVar[frozenset[tuple[int, str]]] = contextvars.ContextVar(
-    "storeroom_telemetry_active", default=frozenset()
+# same operation on the same object join the outer span. A tuple: nesting is a
+# few levels deep, and extending a tuple is cheaper than a set union.
+_active: contextvars.ContextVar[tuple[tuple[int, str], ...]] = contextvars.ContextVar(
+    "storeroom_telemetry_active", default=()
 )
+
+_CLIENT = SpanKind.CLIENT
+_attach = context.attach
+_detach = context.detach
+_in_context = trace.set_span_in_context
+_clock = time.perf_counter
+#: Key hashes remembered (a hot key is hashed once, not on every operation).
+_HASHES_KEPT = 4096
 
 
 def _key_hash(key: str) -> str:
@@ -106,6 +115,49 @@ class _Totals:
         return [Observation(value, dict(key)) for key, value in list(self.sums.items())]
 
 
+class _Site:
+    """What one operation of one class records, built on its first call, not per call:
+    the span name, the span's fixed attributes, the metric attributes of each
+    outcome and the keys of the byte and cache counters."""
+
+    __slots__ = ("attributes", "cache_hit", "cache_miss", "io_read", "io_write", "name", "outcomes")
+
+    def __init__(self, component: str, operation: str, backend: str) -> None:
+        self.name = f"{component}.{operation}"
+        self.attributes: dict[str, Any] = {
+            "storeroom.component": component,
+            "storeroom.backend": backend,
+            "storeroom.operation": operation,
+        }
+        self.outcomes: dict[str, dict[str, str]] = {
+            outcome: {
+                "storeroom.component": component,
+                "storeroom.backend": backend,
+                "storeroom.operation": operation,
+                "storeroom.outcome": outcome,
+            }
+            for outcome in ("ok", "error", "cancelled")
+        }
+        where = (("storeroom.backend", backend), ("storeroom.component", component))
+        self.io_read = (*where, ("storeroom.direction", "read"))
+        self.io_write = (*where, ("storeroom.direction", "write"))
+        self.cache_hit = (("storeroom.backend", backend), ("storeroom.cache.outcome", "hit"))
+        self.cache_miss = (("storeroom.backend", backend), ("storeroom.cache.outcome", "miss"))
+
+
+class _Sites(dict[type, _Site]):
+    """The sites of one operation by class (one per wrapper, so per ``instrument()``)."""
+
+    def __init__(self, component: str, operation: str) -> None:
+        super().__init__()
+        self.component = component
+        self.operation = operation
+
+    def __missing__(self, cls: type) -> _Site:
+        site = self[cls] = _Site(self.component, self.operation, cls.__name__)
+        return site
+
+
 class _Telemetry:
     """The tracer, the instruments and the options of one ``instrument()``."""
 
@@ -128,58 +180,33 @@ class _Telemetry:
             meter.create_observable_counter(
                 name, callbacks=[totals.observe], unit=unit, description=description
             )
-        # One attribute dict per (component, backend, operation, outcome), built once.
-        self._metric_attributes: dict[tuple[str, str, str, str], dict[str, str]] = {}
+        self._hashes: dict[str, str] = {}
 
-    def attributes(
-        self, component: str, owner: object, operation: str, key: object
-    ) -> dict[str, Any]:
-        attributes: dict[str, Any] = {
-            "storeroom.component": component,
-            "storeroom.backend": type(owner).__name__,
-            "storeroom.operation": operation,
-        }
-        if self.record_keys and isinstance(key, str):
-            attributes["storeroom.key.hash"] = _key_hash(key)
-        return attributes
+    def attributes(self, site: _Site, key: object) -> dict[str, Any]:
+        """The span's attributes at its start: the site's, and the key's hash."""
+        if not self.record_keys or not isinstance(key, str):
+            return site.attributes  # the SDK copies it: shared safely
+        hashed = self._hashes.get(key)
+        if hashed is None:
+            if len(self._hashes) >= _HASHES_KEPT:
+                self._hashes.clear()
+            hashed = self._hashes[key] = _key_hash(key)
+        return {**site.attributes, "storeroom.key.hash": hashed}
 
-    def finish(
-        self,
-        span: Span,
-        attributes: dict[str, Any],
-        started: float,
-        error: BaseException | None,
-    ) -> None:
-        outcome = "ok"
-        if error is not None:
-            outcome = "error" if isinstance(error, Exception) else "cancelled"
-            span.set_attribute("error.type", type(error).__qualname__)
-            span.set_status(Status(StatusCode.ERROR, type(error).__qualname__))
-        index = (
-            attributes["storeroom.component"],
-            attributes["storeroom.backend"],
-            attributes["storeroom.operation"],
-            outcome,
-        )
-        metric = self._metric_attributes.get(index)
-        if metric is None:
-            metric = self._metric_attributes[index] = {
-                "storeroom.component": index[0],
-                "storeroom.backend": index[1],
-                "storeroom.operation": index[2],
-                "storeroom.outcome": outcome,
-            }
-        self.duration.record(time.perf_counter() - started, metric)
+    def failed(self, span: Span, site: _Site, started: float, error: BaseException) -> None:
+        outcome = "error" if isinstance(error, Exception) else "cancelled"
+        if span.is_recording():
+            name = type(error).__qualname__
+            span.set_attribute("error.type", name)
+            span.set_status(Status(StatusCode.ERROR, name))
+        self.duration.record(_clock() - started, site.outcomes[outcome])
         span.end()
 
-    def count_bytes(self, span: Span, attributes: dict[str, Any], size: int, read: bool) -> None:
+    def count_bytes(self, span: Span, site: _Site, size: int, read: bool) -> None:
         span.set_attribute("storeroom.bytes", size)
-        self.io.add(
-            size,
-            ("storeroom.backend", attributes["storeroom.backend"]),
-            ("storeroom.component", attributes["storeroom.component"]),
-            ("storeroom.direction", "read" if read else "write"),
-        )
+        key = site.io_read if read else site.io_write
+        sums = self.io.sums
+        sums[key] = sums.get(key, 0) + size
 
 
 _state: _Telemetry | None = None
@@ -197,6 +224,8 @@ class _Arguments:
         self.key = next((name for name in _KEY_PARAMETERS if name in names), None)
         self.data = next((name for name in _DATA_PARAMETERS if name in names), None)
         self.positions = {name: index for index, name in enumerate(names)}
+        #: The key's position (``-1``: keyword only or none): read without a call.
+        self.key_position = self.positions.get(self.key, -1) if self.key is not None else -1
 
     def value(self, name: str | None, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         if name is None:
@@ -206,14 +235,25 @@ class _Arguments:
         index = self.positions[name]
         return args[index] if index < len(args) else None
 
+    def key_of(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        position = self.key_position
+        if 0 <= position < len(args):
+            return args[position]
+        return self.value(self.key, args, kwargs)
+
 
 def _wrap_coroutine(
     component: str, operation: str, original: Callable[..., Any]
 ) -> Callable[..., Any]:
     where = _Arguments(original)
     reads = _reads(operation)
-    default_position = where.positions.get("default")
+    data = where.data
+    cache_get = component == "cache" and operation == "get"
+    has_default = "default" in where.positions
+    sites = _Sites(component, operation)
 
+    # One frame, no context managers, everything fixed looked up once per class
+    # (``sites``): the cost left is the SDK's span and histogram.
     @functools.wraps(original)
     async def traced(self: Any, *args: Any, **kwargs: Any) -> Any:
         telemetry = _state
@@ -221,49 +261,40 @@ def _wrap_coroutine(
         active = _active.get()
         if telemetry is None or mark in active:
             return await original(self, *args, **kwargs)
-        attributes = telemetry.attributes(
-            component, self, operation, where.value(where.key, args, kwargs)
-        )
-        span = telemetry.tracer.start_span(
-            f"{component}.{operation}", kind=SpanKind.CLIENT, attributes=attributes
-        )
-        token = _active.set(active | {mark})
-        started = time.perf_counter()
-        error: BaseException | None = None
+        site = sites[type(self)]
+        attributes = telemetry.attributes(site, where.key_of(args, kwargs))
+        span = telemetry.tracer.start_span(site.name, kind=_CLIENT, attributes=attributes)
+        token = _active.set((*active, mark))
+        attached = _attach(_in_context(span))
+        started = _clock()
         try:
-            attached = context.attach(trace.set_span_in_context(span))
-            try:
-                result = await original(self, *args, **kwargs)
-            finally:
-                context.detach(attached)
-            if reads:
-                size = _size(result)
-                if size is not None:
-                    telemetry.count_bytes(span, attributes, size, read=True)
-            elif where.data is not None:
-                written = _size(where.value(where.data, args, kwargs))
-                if written is not None:
-                    telemetry.count_bytes(span, attributes, written, read=False)
-            if component == "cache" and operation == "get":
-                default = (
-                    where.value("default", args, kwargs) if default_position is not None else None
-                )
-                outcome = "miss" if result is default else "hit"
-                span.set_attribute("storeroom.cache.outcome", outcome)
-                telemetry.cache_requests.add(
-                    1,
-                    ("storeroom.backend", type(self).__name__),
-                    ("storeroom.cache.outcome", outcome),
-                )
-            return result
+            result = await original(self, *args, **kwargs)
         except BaseException as raised:
-            error = raised
+            _detach(attached)
+            _active.reset(token)
             if isinstance(raised, _CONFLICTS):
                 _note("conflicts", "conflict")  # on the caller's span: it lost a race
+            telemetry.failed(span, site, started, raised)
             raise
-        finally:
-            _active.reset(token)
-            telemetry.finish(span, attributes, started, error)
+        elapsed = _clock() - started
+        _detach(attached)
+        _active.reset(token)
+        if reads:
+            size = _size(result)
+            if size is not None:
+                telemetry.count_bytes(span, site, size, read=True)
+        elif data is not None:
+            written = _size(where.value(data, args, kwargs))
+            if written is not None:
+                telemetry.count_bytes(span, site, written, read=False)
+        if cache_get:
+            default = where.value("default", args, kwargs) if has_default else None
+            hit = result is not default
+            span.set_attribute("storeroom.cache.outcome", "hit" if hit else "miss")
+            telemetry.cache_requests.add(1, *(site.cache_hit if hit else site.cache_miss))
+        telemetry.duration.record(elapsed, site.outcomes["ok"])
+        span.end()
+        return result
 
     traced.__storeroom_original__ = original  # type: ignore[attr-defined]
     return traced
@@ -273,6 +304,7 @@ def _wrap_stream(
     component: str, operation: str, original: Callable[..., Any]
 ) -> Callable[..., Any]:
     where = _Arguments(original)
+    sites = _Sites(component, operation)
 
     @functools.wraps(original)
     def traced(self: Any, *args: Any, **kwargs: Any) -> Any:
@@ -280,9 +312,9 @@ def _wrap_stream(
         mark = (id(self), operation)
         if telemetry is None or mark in _active.get():
             return original(self, *args, **kwargs)
-        key = where.value(where.key, args, kwargs)
         return _traced_iteration(
-            telemetry, component, operation, self, key, mark, original, args, kwargs
+            telemetry, sites[type(self)], self, where.key_of(args, kwargs), mark, original, args,
+            kwargs,
         )
 
     traced.__storeroom_original__ = original  # type: ignore[attr-defined]
@@ -291,8 +323,7 @@ def _wrap_stream(
 
 async def _traced_iteration(
     telemetry: _Telemetry,
-    component: str,
-    operation: str,
+    site: _Site,
     owner: Any,
     key: object,
     mark: tuple[int, str],
@@ -300,16 +331,14 @@ async def _traced_iteration(
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
 ) -> AsyncIterator[Any]:
-    attributes = telemetry.attributes(component, owner, operation, key)
     span = telemetry.tracer.start_span(
-        f"{component}.{operation}", kind=SpanKind.CLIENT, attributes=attributes
+        site.name, kind=_CLIENT, attributes=telemetry.attributes(site, key)
     )
-    started = time.perf_counter()
-    error: BaseException | None = None
+    started = _clock()
     total = 0
     counted = False
     try:
-        token = _active.set(_active.get() | {mark})
+        token = _active.set((*_active.get(), mark))
         try:
             with trace.use_span(span, end_on_exit=False, record_exception=False):
                 iterator = original(owner, *args, **kwargs)
@@ -322,14 +351,20 @@ async def _traced_iteration(
                 counted = True
             yield item
     except GeneratorExit:
+        if counted:
+            telemetry.count_bytes(span, site, total, read=True)
+        telemetry.duration.record(_clock() - started, site.outcomes["ok"])
+        span.end()
         raise  # closed early by its consumer: not an error
     except BaseException as raised:
-        error = raised
-        raise
-    finally:
         if counted:
-            telemetry.count_bytes(span, attributes, total, read=True)
-        telemetry.finish(span, attributes, started, error)
+            telemetry.count_bytes(span, site, total, read=True)
+        telemetry.failed(span, site, started, raised)
+        raise
+    if counted:
+        telemetry.count_bytes(span, site, total, read=True)
+    telemetry.duration.record(_clock() - started, site.outcomes["ok"])
+    span.end()
 
 
 def _public_operations(cls: type) -> Iterator[tuple[str, Callable[..., Any], bool]]:

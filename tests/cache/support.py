@@ -29,8 +29,16 @@ __all__ = [
 ]
 
 #: Every cache the conformance suite runs on (Redis alone, as a Cluster, through
-#: Sentinel, and with a near copy of hot keys).
-CACHE_KINDS = ("memory", "redis", "redis-cluster", "redis-sentinel", "redis-local", "noop")
+#: Sentinel, and with a near copy of hot keys in front of a server or a Cluster).
+CACHE_KINDS = (
+    "memory",
+    "redis",
+    "redis-cluster",
+    "redis-sentinel",
+    "redis-local",
+    "redis-cluster-local",
+    "noop",
+)
 
 #: The fixture that gives the URL of each Redis topology.
 _REDIS_URL_FIXTURES = {
@@ -52,9 +60,9 @@ def make_cache(kind: str, request: pytest.FixtureRequest, **options: Any) -> Cac
         return MemoryCache(options.pop("max_entries", 100_000), **options)
     if kind == "noop":
         return NoOpCache()
-    if kind == "redis-local":
+    if kind in ("redis-local", "redis-cluster-local"):
         near = options.pop("max_entries", 1000)
-        far = make_cache("redis", request, **options)
+        far = make_cache(kind.removesuffix("-local"), request, **options)
         assert isinstance(far, RedisCache)
         return TieredCache(far, max_entries=near)
     if kind in _REDIS_URL_FIXTURES:
