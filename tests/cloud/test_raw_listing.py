@@ -11,17 +11,29 @@ S3 signature is the one botocore computes.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import contextlib
+import http.server
+import threading
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from datetime import datetime, timezone
 
 import pytest
 
 import storeroom
-from storeroom import FolderNotEmpty, InvalidPath, ObjectMeta, SkippedKey
-from storeroom.providers.object.rawlist import RawLister, sigv4_headers
+from storeroom import (
+    BackendUnavailable,
+    FolderNotEmpty,
+    InvalidPath,
+    ObjectMeta,
+    PermissionDenied,
+    SkippedKey,
+    StorageError,
+)
+from storeroom.providers.object.rawlist import RawLister, XmlLister, sigv4_headers
 from storeroom.providers.object.s3 import S3Provider
 from storeroom.providers.object.store import ObjectStoreProvider
+from storeroom.retry import Backoff
 from tests.services.cloud import CloudServer, raw_put
 
 from .support import run_limited, unique_prefix
@@ -139,3 +151,85 @@ def test_the_s3_signature_is_the_one_botocore_computes(monkeypatch: pytest.Monke
         monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda: now)
         botocore.auth.SigV4Auth(creds, "s3", "eu-west-1").add_auth(request)
         assert ours["Authorization"] == request.headers["Authorization"]
+
+
+class _Scripted(http.server.BaseHTTPRequestHandler):
+    """Answers each GET with the next reply of the server's script: (status, headers, body)."""
+
+    def do_GET(self) -> None:
+        script: list[tuple[int, dict[str, str], bytes]] = self.server.script  # type: ignore[attr-defined]
+        self.server.asked.append(self.path)  # type: ignore[attr-defined]
+        status, headers, body = script.pop(0) if len(script) > 1 else script[0]
+        self.send_response(status)
+        for name, value in {**headers, "Content-Length": str(len(body))}.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def scripted(*replies: tuple[int, dict[str, str], bytes]) -> Iterator[tuple[str, list[str]]]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Scripted)
+    server.script = list(replies)  # type: ignore[attr-defined]
+    server.asked = []  # type: ignore[attr-defined]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/bucket", server.asked  # type: ignore[attr-defined]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _listing(keys: list[str], token: str | None = None) -> bytes:
+    contents = "".join(
+        f"<Contents><Key>{k}</Key><Size>1</Size><LastModified>2026-01-02T03:04:05.000Z"
+        "</LastModified><ETag>&quot;e&quot;</ETag></Contents>" for k in keys
+    )
+    more = f"<IsTruncated>true</IsTruncated><NextContinuationToken>{token}</NextContinuationToken>"
+    return (
+        '<?xml version="1.0"?><ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
+        f"{more if token else '<IsTruncated>false</IsTruncated>'}{contents}</ListBucketResult>"
+    ).encode()
+
+
+def _lister(base: str) -> XmlLister:
+    return XmlLister(base, prefix="root", description="s3://bucket/root", timeout=5.0,
+                     backoff=Backoff(0.001, 0.001, 2, 5.0))  # fmt: skip
+
+
+async def _keys(lister: XmlLister) -> list[str]:
+    return [i.key async for page in lister.pages("", delimiter=False) for i in page.objects]
+
+
+async def test_a_hostile_listing_server_gets_typed_errors_never_a_hang() -> None:
+    xml = {"Content-Type": "application/xml"}
+    with scripted((200, xml, _listing(["root/a", "elsewhere/b", "root/../c"]))) as (base, asked):
+        assert await _keys(_lister(base)) == ["a", "../c"]  # outside the root: dropped
+        assert "prefix=root%2F" in asked[0]
+    with scripted((200, xml, _listing(["root/a"], token="same"))) as (base, asked):
+        with pytest.raises(BackendUnavailable, match="same continuation"):
+            await _keys(_lister(base))
+        assert len(asked) == 2
+    unreadable = pytest.raises(BackendUnavailable, match="not a listing")
+    with scripted((200, xml, b"<not xml")) as (base, _), unreadable:
+        await _keys(_lister(base))
+    bad_size = _listing(["root/a"]).replace(b"<Size>1</Size>", b"<Size>many</Size>")
+    unreadable = pytest.raises(BackendUnavailable, match="not a listing")
+    with scripted((200, xml, bad_size)) as (base, _), unreadable:
+        await _keys(_lister(base))
+    with scripted((503, {}, b""), (200, xml, _listing(["root/a"]))) as (base, asked):
+        assert await _keys(_lister(base)) == ["a"]  # throttling is retried
+        assert len(asked) == 2
+    with scripted((503, {}, b"")) as (base, asked):
+        with pytest.raises(BackendUnavailable, match="retries exhausted"):
+            await _keys(_lister(base))
+        assert len(asked) == 3
+    redirect = (302, {"Location": "http://169.254.169.254/"}, b"")
+    with scripted(redirect) as (base, _), pytest.raises(StorageError, match="answered 302"):
+        await _keys(_lister(base))  # a redirect is never followed
+    with scripted((403, {}, b"")) as (base, _), pytest.raises(PermissionDenied):
+        await _keys(_lister(base))

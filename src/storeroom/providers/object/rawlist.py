@@ -122,6 +122,7 @@ class RawLister(ABC):
     async def pages(self, folder: str, *, delimiter: bool) -> AsyncIterator[Page]:
         """Every page under ``folder`` (``""`` or ``"a/b/"``), keys relative to the provider."""
         token: str | None = None
+        sent: set[str] = set()
         while True:
             page = await self._fetch(self._root + folder, delimiter, token)
             yield Page(
@@ -135,7 +136,13 @@ class RawLister(ABC):
             )
             if page.token is None:
                 return
+            if page.token in sent:  # a server that would page forever
+                raise BackendUnavailable(
+                    f"list {folder!r} on {self._description}: the server sent the same "
+                    "continuation again"
+                )
             token = page.token
+            sent.add(token)
 
     async def _fetch(self, prefix: str, delimiter: bool, token: str | None) -> Page:
         where = f"list {prefix!r} on {self._description} (read without obstore)"
@@ -144,7 +151,6 @@ class RawLister(ABC):
             url, headers = self._request(prefix, delimiter, token)
             try:
                 body = await asyncio.to_thread(_get, url, headers, self._timeout)
-                return self._parse(body)
             except urllib.error.HTTPError as exc:
                 status = exc.code
                 exc.close()
@@ -155,8 +161,15 @@ class RawLister(ABC):
                 if status not in _TRANSIENT:
                     raise StorageError(f"{where}: the server answered {status}") from None
                 problem = f"the server answered {status}"
-            except (OSError, ElementTree.ParseError, ValueError) as exc:
-                problem = f"{type(exc).__name__}"
+            except OSError as exc:  # refused, reset, timed out
+                problem = type(exc).__name__
+            else:
+                try:
+                    return self._parse(body)
+                except (ElementTree.ParseError, ValueError, KeyError, TypeError) as exc:
+                    raise BackendUnavailable(
+                        f"{where}: the server's reply is not a listing ({type(exc).__name__})"
+                    ) from None
             delay = next(delays, None)
             if delay is None:
                 raise BackendUnavailable(f"{where}: {problem}, retries exhausted")
