@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import itertools
 from pathlib import Path
-from typing import Any
 
 import pytest
+
+from tests.services.cloud import CloudServer
 
 _counter = itertools.count()
 
@@ -19,9 +20,9 @@ def store_url(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
         return "memory://"
     if kind == "local":
         return str(tmp_path / f"store-{next(_counter)}")
-    server: Any = request.getfixturevalue("s3_server")
-    url: str = server.url(f"fsspec-{next(_counter)}-{id(request)}")
-    return url
+    # A bucket of its own: moto scans every key of a bucket for each listing.
+    server: CloudServer = request.getfixturevalue("s3_server")
+    return server.with_bucket(f"storeroom-fsspec-{next(_counter)}").url("store")
 
 
 @pytest.fixture(params=STORES)

@@ -25,10 +25,11 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from .. import paths
+from ..concurrency import map_limited
 from ..errors import InvalidPath, NotFound
 from ..providers.base import ObjectMeta, Provider
 
-__all__ = ["CHUNK", "dir_entry", "file_entry", "key_of", "strip"]
+__all__ = ["CHUNK", "dir_entry", "file_entry", "key_of", "strip", "tree"]
 
 #: How much ``put_file`` and ``get_file`` move at a time: 8 MiB.
 CHUNK = 8 * 1024 * 1024
@@ -120,6 +121,69 @@ async def find(provider: Provider, path: str) -> dict[str, dict[str, Any]]:
         except NotFound:
             return {}
         found[meta.path] = file_entry(meta)
+    return found
+
+
+async def _head_or_none(provider: Provider, key: str) -> ObjectMeta | None:
+    try:
+        return await provider.head(key)
+    except NotFound:
+        return None
+
+
+async def tree(
+    provider: Provider,
+    path: str,
+    maxdepth: int | None,
+    withdirs: bool,
+    concurrency: int,
+    *,
+    below: bool = False,
+) -> dict[str, dict[str, Any]]:
+    """What fsspec's ``find(path, maxdepth, withdirs)`` gives, by walking: one
+    ``list_dir`` per folder, the folders of one depth listed together.
+
+    ``path`` itself is in the answer if it is a file, or (``withdirs``) a folder;
+    ``below``: only what is under ``path`` (a folder a listing just showed), and
+    ``path`` is not looked at. A folder a listing showed is a folder even if its
+    own listing is empty (it holds only a ``makedirs`` marker), so it needs no
+    further look. Where a file and a folder share a name, the folder wins with
+    ``withdirs`` and the file without, as in fsspec's walk.
+    """
+    try:
+        key = key_of(path)
+    except FileNotFoundError:
+        return {}  # cannot be a key: nothing is there
+    found: dict[str, dict[str, Any]] = {}
+    own: ObjectMeta | None = None
+    if key and withdirs and not below:  # is the path itself a file? asked with its listing
+        listing, own = await asyncio.gather(provider.list_dir(key), _head_or_none(provider, key))
+    else:
+        listing = await provider.list_dir(key)
+    if key and not below:
+        if not (listing.objects or listing.folders):
+            if own is None and not withdirs:
+                own = await _head_or_none(provider, key)
+            if own is not None:
+                return {key: file_entry(own)}  # a file is its own find
+            if withdirs and await provider.is_dir(key):
+                return {key: dir_entry(key)}  # an empty folder
+            return {}
+        if withdirs and own is None:
+            found[key] = dir_entry(key)
+    level, depth = [listing], 1
+    while True:
+        folders: list[str] = []
+        for one in level:
+            for meta in one.objects:
+                found[meta.path] = file_entry(meta)
+            for folder in one.folders:  # after the files: a folder wins a shared name
+                if withdirs:
+                    found[folder.rstrip("/")] = dir_entry(folder)
+                folders.append(folder)
+        if not folders or (maxdepth is not None and depth >= maxdepth):
+            break
+        level, depth = await map_limited(provider.list_dir, folders, concurrency), depth + 1
     return found
 
 

@@ -27,8 +27,9 @@ import contextlib
 import errno
 import functools
 import inspect
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
+from glob import has_magic
 from typing import Any
 
 from fsspec.asyn import AsyncFileSystem
@@ -154,13 +155,83 @@ class StoreroomFileSystem(AsyncFileSystem):  # type: ignore[misc]
         self, path: str, maxdepth: int | None = None, withdirs: bool = False, **kwargs: Any
     ) -> Any:
         detail = kwargs.pop("detail", False)
-        if maxdepth is not None or withdirs:  # folders (also empty ones) come from walking
-            return await super()._find(path, maxdepth, withdirs, detail=detail, **kwargs)
+        kwargs.pop("prefix", None)  # glob's hint for stores that filter names: not needed
+        if maxdepth is not None and maxdepth < 1:
+            raise ValueError("maxdepth must be at least 1")
         if self.artifact_mode:
+            if maxdepth is not None or withdirs:  # folders (also empty ones) from walking
+                return await super()._find(path, maxdepth, withdirs, detail=detail, **kwargs)
             found = await self._view.find(self.artifact_store, path)
+        elif maxdepth is not None or withdirs:
+            found = await files.tree(self.provider, path, maxdepth, withdirs, self.concurrency)
         else:
             found = await files.find(self.provider, path)
-        return found if detail else sorted(found)
+        names = sorted(found)
+        return {name: found[name] for name in names} if detail else names
+
+    async def _expand_path(
+        self,
+        path: Any,
+        recursive: bool = False,
+        maxdepth: int | None = None,
+        assume_literal: bool = False,
+    ) -> list[str]:
+        return sorted(await self._expanded(path, recursive, maxdepth, assume_literal))
+
+    async def _expanded(
+        self, path: Any, recursive: bool, maxdepth: int | None, literal: bool
+    ) -> dict[str, dict[str, Any]]:
+        """fsspec's ``expand_path``, each path with its entry where a listing showed it
+        (``{}`` where none did), so that ``_rm`` knows files from folders without
+        asking again.
+
+        The same answer as fsspec's, with fewer requests: the paths are expanded
+        together; a file a glob matched is not walked (the listing that showed it
+        would have shown a folder of that name, and the folder would have won),
+        nor asked again what a folder it matched is; a path under another one
+        walked to any depth is not walked again.
+        """
+        if maxdepth is not None and maxdepth < 1:
+            raise ValueError("maxdepth must be at least 1")
+        paths: list[str] = self._strip_protocol([path] if isinstance(path, str) else list(path))
+        if literal and recursive and maxdepth is None:
+            paths = _outermost(paths)
+
+        async def one(p: str) -> dict[str, dict[str, Any]]:
+            if not literal and has_magic(p):
+                found: dict[str, dict[str, Any]] = await self._glob(
+                    p, maxdepth=maxdepth, detail=True
+                )
+                if recursive and (maxdepth is None or maxdepth > 1):
+                    folders = [q for q, entry in found.items() if entry.get("type") != "file"]
+                    deeper = None if maxdepth is None else maxdepth - 1
+                    if folders:
+                        found = _merged([found, await self._below(folders, deeper)])
+                return found
+            found = {}
+            if recursive:
+                found = await self._find(p, maxdepth=maxdepth, withdirs=True, detail=True)
+            if p not in found and (not recursive or await self._exists(p)):
+                found[p] = {}
+            return found
+
+        out = _merged(await map_limited(one, paths, self.concurrency))
+        if not out:
+            raise FileNotFoundError(path)
+        return out
+
+    async def _below(self, folders: list[str], maxdepth: int | None) -> dict[str, dict[str, Any]]:
+        """What lies under ``folders`` (a glob's listing just showed them), to ``maxdepth``."""
+        if self.artifact_mode:
+            return await self._expanded(folders, True, maxdepth, True)
+
+        async def walk(folder: str) -> dict[str, dict[str, Any]]:
+            return await files.tree(
+                self.provider, folder, maxdepth, True, self.concurrency, below=True
+            )
+
+        chosen = folders if maxdepth is not None else _outermost(folders)
+        return _merged(await map_limited(walk, chosen, self.concurrency))
 
     async def _cat_file(
         self, path: str, start: int | None = None, end: int | None = None, **kwargs: Any
@@ -253,19 +324,25 @@ class StoreroomFileSystem(AsyncFileSystem):  # type: ignore[misc]
         **kwargs: Any,
     ) -> None:
         self._writable(str(path))
-        expanded = await self._expand_path(path, recursive=recursive, maxdepth=maxdepth)
+        expanded = await self._expanded(path, recursive, maxdepth, False)
         # deepest first, level by level: a folder goes after what was in it
         for depth in sorted({p.count("/") for p in expanded}, reverse=True):
-            level = [p for p in expanded if p.count("/") == depth]
+            level = [(p, entry) for p, entry in expanded.items() if p.count("/") == depth]
             await map_limited(self._rm_entry, level, self.concurrency)
 
-    async def _rm_entry(self, path: str) -> None:
+    async def _rm_entry(self, item: tuple[str, dict[str, Any]]) -> None:
         """Delete a file, or remove a folder that is empty by now (markers included):
-        a provider's ``delete`` is for objects only."""
+        a provider's ``delete`` is for objects only. A listing already said which
+        it is, except for a path named outright (then the provider is asked)."""
+        path, entry = item
         key = files.key_of(path, reading=False)
-        if key and await self.provider.is_dir(key):
-            with contextlib.suppress(NotFound):  # a folder only while it held objects
-                await self.provider.remove_folder(key)
+        kind = entry.get("type")
+        if kind is None and key:
+            kind = "directory" if await self.provider.is_dir(key) else "file"
+        if kind == "directory":
+            if key:
+                with contextlib.suppress(NotFound):  # a folder only while it held objects
+                    await self.provider.remove_folder(key)
         else:
             await self._rm_file(path)
 
@@ -320,6 +397,29 @@ class StoreroomFileSystem(AsyncFileSystem):  # type: ignore[misc]
             self, path, mode, block_size or "default", autocommit,
             cache_options=cache_options, **kwargs,
         )
+
+
+def _merged(results: Iterable[dict[str, dict[str, Any]]]) -> dict[str, dict[str, Any]]:
+    """The union of expansions; an entry a listing gave beats ``{}``."""
+    out: dict[str, dict[str, Any]] = {}
+    for result in results:
+        for path, entry in result.items():
+            if entry or path not in out:
+                out[path] = entry
+    return out
+
+
+def _outermost(paths: list[str]) -> list[str]:
+    """``paths`` without those under another of them."""
+    chosen = set(paths)
+
+    def under_another(path: str) -> bool:
+        parts = path.split("/")
+        return bool(path and "" in chosen) or any(
+            "/".join(parts[:end]) in chosen for end in range(1, len(parts))
+        )
+
+    return sorted(path for path in chosen if not under_another(path))
 
 
 def _blocking(method: Any) -> Any:
