@@ -30,6 +30,7 @@ from storeroom import (
     SkippedKey,
     StorageError,
 )
+from storeroom.providers.object import rawlist
 from storeroom.providers.object.rawlist import RawLister, XmlLister, sigv4_headers
 from storeroom.providers.object.s3 import S3Provider
 from storeroom.providers.object.store import ObjectStoreProvider
@@ -205,8 +206,14 @@ async def _keys(lister: XmlLister) -> list[str]:
     return [i.key async for page in lister.pages("", delimiter=False) for i in page.objects]
 
 
-async def test_a_hostile_listing_server_gets_typed_errors_never_a_hang() -> None:
+async def test_a_hostile_listing_server_gets_typed_errors_never_a_hang(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     xml = {"Content-Type": "application/xml"}
+    monkeypatch.setattr(rawlist, "_MAX_REPLY", 4096)
+    huge = _listing([f"root/{n:04d}" for n in range(100)])
+    with scripted((200, xml, huge)) as (base, _), pytest.raises(BackendUnavailable, match="over"):
+        await _keys(_lister(base))
     with scripted((200, xml, _listing(["root/a", "elsewhere/b", "root/../c"]))) as (base, asked):
         assert await _keys(_lister(base)) == ["a", "../c"]  # outside the root: dropped
         assert "prefix=root%2F" in asked[0]

@@ -46,6 +46,8 @@ AZURE_VERSION = "2021-08-06"
 #: HTTP statuses worth another try (throttling and server errors).
 _TRANSIENT = frozenset({408, 429, 500, 502, 503, 504})
 _UNRESERVED = "-_.~"
+#: The longest reply read (a page of 1,000 keys is well under 1 MiB).
+_MAX_REPLY = 64 * 1024 * 1024
 
 
 class Listed(NamedTuple):
@@ -164,6 +166,8 @@ class RawLister(ABC):
             except OSError as exc:  # refused, reset, timed out
                 problem = type(exc).__name__
             else:
+                if len(body) > _MAX_REPLY:
+                    raise BackendUnavailable(f"{where}: the server's reply is over 64 MiB")
                 try:
                     return self._parse(body)
                 except (ElementTree.ParseError, ValueError, KeyError, TypeError) as exc:
@@ -179,7 +183,7 @@ class RawLister(ABC):
 def _get(url: str, headers: Mapping[str, str], timeout: float) -> bytes:
     request = urllib.request.Request(url, headers=dict(headers))  # noqa: S310 (always http(s))
     with _OPENER.open(request, timeout=timeout) as reply:
-        body: bytes = reply.read()
+        body: bytes = reply.read(_MAX_REPLY + 1)
         return body
 
 
