@@ -109,7 +109,11 @@ class _Totals:
         self.sums: dict[tuple[tuple[str, str], ...], int] = {}
 
     def add(self, amount: int, *attributes: tuple[str, str]) -> None:
-        self.sums[attributes] = self.sums.get(attributes, 0) + amount
+        self.add_to(attributes, amount)
+
+    def add_to(self, key: tuple[tuple[str, str], ...], amount: int) -> None:
+        """``add`` with the attributes already a key (a site's, built once)."""
+        self.sums[key] = self.sums.get(key, 0) + amount
 
     def observe(self, options: CallbackOptions) -> Iterable[Observation]:
         return [Observation(value, dict(key)) for key, value in list(self.sums.items())]
@@ -204,9 +208,7 @@ class _Telemetry:
 
     def count_bytes(self, span: Span, site: _Site, size: int, read: bool) -> None:
         span.set_attribute("storeroom.bytes", size)
-        key = site.io_read if read else site.io_write
-        sums = self.io.sums
-        sums[key] = sums.get(key, 0) + size
+        self.io.add_to(site.io_read if read else site.io_write, size)
 
 
 _state: _Telemetry | None = None
@@ -291,7 +293,7 @@ def _wrap_coroutine(
             default = where.value("default", args, kwargs) if has_default else None
             hit = result is not default
             span.set_attribute("storeroom.cache.outcome", "hit" if hit else "miss")
-            telemetry.cache_requests.add(1, *(site.cache_hit if hit else site.cache_miss))
+            telemetry.cache_requests.add_to(site.cache_hit if hit else site.cache_miss, 1)
         telemetry.duration.record(elapsed, site.outcomes["ok"])
         span.end()
         return result
