@@ -229,7 +229,7 @@ class AzureProvider(ObjectStoreProvider):
         account = config.account_name or (AZURITE_ACCOUNT if config.use_emulator else None)
         key = config.account_key or (AZURITE_KEY if config.use_emulator else None)
         if account is None or not (key or config.sas_token):
-            return f"credentials from {self.credentials} are only known to obstore"
+            return self._unsignable()
         if config.endpoint:
             endpoint = config.endpoint.rstrip("/")
         elif config.use_emulator:

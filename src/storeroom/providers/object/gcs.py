@@ -187,7 +187,7 @@ class GCSProvider(ObjectStoreProvider):
         elif config.emulator:
             headers = {}
         else:
-            return f"credentials from {self.credentials} are only known to obstore"
+            return self._unsignable()
         base = f"{(config.endpoint or 'https://storage.googleapis.com').rstrip('/')}/{config.bucket}"
         return XmlLister(base, headers, **self._raw_settings())
 

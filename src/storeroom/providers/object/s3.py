@@ -185,7 +185,7 @@ class S3Provider(ObjectStoreProvider):
             "AWS_SKIP_SIGNATURE", environ.get("AWS_SKIP_SIGNATURE") or "0"
         )):  # fmt: skip
             if not (key_id and secret):
-                return f"credentials from {self.credentials} are only known to obstore"
+                return self._unsignable()
             token = config.session_token or (
                 None if config.access_key_id else environ.get("AWS_SESSION_TOKEN")
             )

@@ -574,8 +574,8 @@ class ObjectStoreProvider(Provider):
                     first += (item["path"] for item in page)
                     if len(first) >= 2:
                         break
-        except InvalidPath:
-            first = ["", ""]  # a key obstore cannot parse is there: not empty
+        except InvalidPath as refused:  # a key obstore cannot parse is there
+            raise FolderNotEmpty(f"the folder {key!r} is not empty", path=key) from refused
         if not first:
             raise NotFound(f"no folder at {key!r}", path=key)
         if first != [folder + FOLDER_MARKER]:
@@ -658,9 +658,9 @@ class ObjectStoreProvider(Provider):
                 folders += page.prefixes  # as listed: "a//" stays a name of its own
             objects.sort(key=lambda meta: meta.path)
             return Listing(tuple(objects), tuple(sorted(folders)))
-        objects_ = (_meta(o["path"], o) for o in result["objects"] if not _is_hidden(o["path"]))
+        native = (_meta(o["path"], o) for o in result["objects"] if not _is_hidden(o["path"]))
         return Listing(
-            tuple(sorted(objects_, key=lambda meta: meta.path)),
+            tuple(sorted(native, key=lambda meta: meta.path)),
             tuple(sorted(p.rstrip("/") + "/" for p in result["common_prefixes"])),
         )
 
@@ -681,6 +681,10 @@ class ObjectStoreProvider(Provider):
         Subclasses build it from their config; :meth:`_raw_settings` gives the shared settings.
         """
         return "this store has no listing of its own"
+
+    def _unsignable(self) -> str:
+        """Why :meth:`_raw_lister` has no lister: these credentials only obstore can use."""
+        return f"credentials from {self.credentials} are only known to obstore"
 
     def _raw_settings(self) -> dict[str, Any]:
         return {
