@@ -111,24 +111,20 @@ async def ls(provider: Provider, path: str) -> list[dict[str, Any]]:
     raise not_found(path)
 
 
-async def find(provider: Provider, path: str) -> dict[str, dict[str, Any]]:
-    """Every object under ``path`` (or ``path`` itself if it is an object)."""
-    key = key_of(path)
-    found = {meta.path: file_entry(meta) async for meta in provider.iter(key)}
-    if not found and key:
-        try:
-            meta = await provider.head(key)
-        except NotFound:
-            return {}
-        found[meta.path] = file_entry(meta)
-    return found
-
-
 async def _head_or_none(provider: Provider, key: str) -> ObjectMeta | None:
     try:
         return await provider.head(key)
     except NotFound:
         return None
+
+
+async def find(provider: Provider, path: str) -> dict[str, dict[str, Any]]:
+    """Every object under ``path`` (or ``path`` itself if it is an object)."""
+    key = key_of(path)
+    found = {meta.path: file_entry(meta) async for meta in provider.iter(key)}
+    if not found and key and (meta := await _head_or_none(provider, key)) is not None:
+        found[meta.path] = file_entry(meta)
+    return found
 
 
 async def tree(
