@@ -8,6 +8,7 @@ it invalidates the key.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -270,3 +271,23 @@ async def test_a_cancelled_put_under_a_timeout_leaves_nothing_stale(cache: Cache
     assert set(await asyncio.gather(*readers)) <= {b"old", b"new"}
     await cached.aclose()
     assert await cached.read("k") == b"new"
+
+
+@pytest.mark.parametrize("turns", [1, 2, 3])
+async def test_a_write_stream_cancelled_as_it_starts_leaves_the_key_cacheable(
+    cached: CachedProvider, inner: Provider, turns: int
+) -> None:
+    """Cancelled before its write could begin (or just after), the key is read
+    and cached as usual afterwards: nothing is left marked as being written."""
+    await inner.write("k", b"old")
+    writer = asyncio.ensure_future(cached.write_stream("k", [b"new"]))
+    for _ in range(turns):
+        await asyncio.sleep(0)
+    writer.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await writer
+    content = await inner.read("k")
+    assert content in (b"old", b"new")  # whole or not at all
+    assert await cached.read("k") == content
+    await inner.write("k", b"changed behind its back")
+    assert await cached.read("k") == content  # cached again: served from the cache

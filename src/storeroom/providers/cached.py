@@ -146,17 +146,20 @@ class CachedProvider(Provider):
         """Run the write ``operation`` of ``keys``; invalidate them once it has settled.
 
         With ``finish`` the operation is shielded from the caller's
-        cancellation and completes in the background; without it, it is
-        cancelled too. Either way the keys are invalidated after it stopped.
+        cancellation and completes in the background; without it, it runs in
+        the caller's task and is cancelled with it (never in a task of its own,
+        which a cancellation could stop before its first step: its bookkeeping
+        would never be undone). Either way the keys are invalidated after it
+        stopped.
         """
         for key in keys:
             self._writing[key] = self._writing.get(key, 0) + 1
             self._flight.forget(key)  # a read in flight must not cache what it read
+        if not finish:
+            return await self._settle(keys, operation)
         task = asyncio.ensure_future(self._settle(keys, operation))
         self._settling.add(task)
         task.add_done_callback(self._settled)
-        if not finish:
-            return await task
         return await asyncio.shield(task)
 
     async def _settle(self, keys: tuple[str, ...], operation: Awaitable[_T]) -> _T:
