@@ -59,6 +59,7 @@ READS: tuple[tuple[str, Call], ...] = (
     ("head", lambda p, k: p.head(k)),
     ("exists", lambda p, k: p.exists(k)),
     ("read_range", lambda p, k: p.read_range(k, 0, 1)),
+    ("read_range_view", lambda p, k: p.read_range_view(k, 0, 1)),
     ("stream", lambda p, k: _drain(p.stream(k))),
 )
 WRITES: tuple[tuple[str, Call], ...] = (

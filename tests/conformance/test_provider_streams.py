@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import pytest
 
@@ -12,6 +12,23 @@ from storeroom.providers.base import DEFAULT_CHUNK_SIZE
 
 MIB = 1024 * 1024
 DATA = bytes(range(256)) * 4  # 1024 bytes
+
+Ranged = Callable[[str, int, "int | None"], Awaitable[bytes]]
+
+
+@pytest.fixture(params=["read_range", "read_range_view"])
+def read_range(request: pytest.FixtureRequest, provider: Provider) -> Ranged:
+    """``read_range``, or ``read_range_view`` (checked to be a read-only view)."""
+    if request.param == "read_range":
+        return provider.read_range
+
+    async def viewed(path: str, start: int, end: int | None) -> bytes:
+        view = await provider.read_range_view(path, start, end)
+        assert isinstance(view, memoryview)
+        assert view.readonly
+        return bytes(view)
+
+    return viewed
 
 
 @pytest.mark.parametrize(
@@ -31,30 +48,32 @@ DATA = bytes(range(256)) * 4  # 1024 bytes
         (1023, 1024, DATA[1023:]),
     ],
 )
-async def test_read_range(provider: Provider, start: int, end: int | None, expected: bytes) -> None:
+async def test_read_range(
+    provider: Provider, read_range: Ranged, start: int, end: int | None, expected: bytes
+) -> None:
     await provider.put("r", DATA)
-    assert await provider.read_range("r", start, end) == expected
+    assert await read_range("r", start, end) == expected
 
 
-async def test_read_range_of_an_empty_object(provider: Provider) -> None:
+async def test_read_range_of_an_empty_object(provider: Provider, read_range: Ranged) -> None:
     await provider.put("e", b"")
-    assert await provider.read_range("e", 0, None) == b""
-    assert await provider.read_range("e", 0, 10) == b""
-    assert await provider.read_range("e", 5, None) == b""
+    assert await read_range("e", 0, None) == b""
+    assert await read_range("e", 0, 10) == b""
+    assert await read_range("e", 5, None) == b""
 
 
 @pytest.mark.parametrize(("start", "end"), [(-1, None), (-1, 5), (5, 4), (10, 0), (0, -1)])
 async def test_invalid_ranges_are_value_errors(
-    provider: Provider, start: int, end: int | None
+    provider: Provider, read_range: Ranged, start: int, end: int | None
 ) -> None:
     await provider.put("r", DATA)
     with pytest.raises(ValueError, match="range"):
-        await provider.read_range("r", start, end)
+        await read_range("r", start, end)
 
 
-async def test_read_range_of_a_missing_key(provider: Provider) -> None:
+async def test_read_range_of_a_missing_key(provider: Provider, read_range: Ranged) -> None:
     with pytest.raises(NotFound):
-        await provider.read_range("missing", 0, 10)
+        await read_range("missing", 0, 10)
 
 
 async def collect(chunks: AsyncIterator[bytes], chunk_size: int) -> bytes:

@@ -104,7 +104,9 @@ def test_open_reads_ranges_and_streams_writes() -> None:
     provider = storeroom.provider("memory://")
     fs = filesystem(provider)
     data = os.urandom(3 * 1024 * 1024)
-    counts = Counting(provider, ("put", "write_stream", "read", "get", "read_range"))
+    counts = Counting(
+        provider, ("put", "write_stream", "read", "get", "read_range", "read_range_view")
+    )
     with fs.open("big.bin", "wb", block_size=1024 * 1024) as handle:
         for start in range(0, len(data), 256 * 1024):
             handle.write(data[start : start + 256 * 1024])
@@ -114,7 +116,8 @@ def test_open_reads_ranges_and_streams_writes() -> None:
         handle.seek(2 * 1024 * 1024)
         assert handle.read(10) == data[2 * 1024 * 1024 : 2 * 1024 * 1024 + 10]
     assert counts.calls["read"] == counts.calls["get"] == 0  # no whole-object reads
-    assert counts.calls["read_range"] == 1
+    assert counts.calls["read_range"] == 0
+    assert counts.calls["read_range_view"] == 1  # one ranged fetch, handed over as it came
     with fs.open("small.txt", "wb") as handle:
         handle.write(b"small")
     assert counts.calls["put"] == puts + 1  # a file below one block is one put
@@ -252,3 +255,55 @@ def test_blocking_calls_on_a_local_store_need_no_thread_hop(
     assert fs.ls("", detail=False) == ["a.txt"]
     assert handed == []  # all ran in this thread
     assert fs.cat_file("a.txt", timeout=5) == b"local"  # fsspec's timeout keyword still works
+
+
+def test_read_ahead_doubles_for_a_sequential_reader_up_to_its_cap(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from storeroom.fsspec_fs import file
+
+    monkeypatch.setattr(file, "MAX_WINDOW", 4000)
+    data = bytes(range(256)) * 100  # 25,600 bytes
+    fetched: list[tuple[int, int]] = []
+
+    def fetch(start: int, end: int) -> bytes:
+        fetched.append((start, end))
+        return data[start:end]
+
+    cache = file.ReadAhead(1000, fetch, len(data))
+    position = 0
+    while position < len(data):  # read through in 700-byte reads
+        assert cache._fetch(position, position + 700) == data[position : position + 700]
+        position += 700
+    assert fetched == [
+        (0, 1000), (1000, 3000), (3000, 7000), (7000, 11000), (11000, 15000),
+        (15000, 19000), (19000, 23000), (23000, 25600),
+    ]  # fmt: skip
+    assert cache._fetch(100, 200) == data[100:200]  # a jump back: one block again
+    assert fetched[-1] == (100, 1100)
+
+
+def test_read_buffer_hands_out_views_of_what_was_fetched(tmp_path: Path) -> None:
+    data = os.urandom(300_000)
+    fs = StoreroomFileSystem(f"file://{tmp_path}")
+    fs.pipe_file("big.bin", data)
+    with fs.open("big.bin", "rb", block_size=100_000) as handle:
+        first = handle.read_buffer(1000)
+        assert isinstance(first, memoryview)
+        assert first.readonly
+        assert first == data[:1000]
+        second = handle.read_buffer(5000)  # inside the block fetched: the same buffer
+        assert second == data[1000:6000]
+        assert second.obj is first.obj
+        handle.seek(99_000)
+        across = handle.read_buffer(2000)  # a cached front joined to the next fetch
+        assert across == data[99_000:101_000]
+        assert handle.read() == data[101_000:]
+        assert handle.read_buffer() == b""
+        assert handle.read_buffer(10) == b""
+    with fs.open("big.bin", "rb") as handle:
+        whole = handle.read()
+        assert type(whole) is bytes
+        assert whole == data
+    with pytest.raises(ValueError, match="closed"):
+        handle.read_buffer(1)

@@ -184,11 +184,34 @@ async def tree(
 
 
 async def cat(provider: Provider, path: str, start: int | None, end: int | None) -> bytes:
+    if start is None and end is None:
+        return await provider.read(_file_key(path))
+    span = await _span(provider, path, start, end)
+    return b"" if span is None else await provider.read_range(*span)
+
+
+async def cat_view(
+    provider: Provider, path: str, start: int | None, end: int | None
+) -> memoryview:
+    """``cat`` as a read-only view of what the provider received (no copy where it
+    can hand its buffer over)."""
+    span = await _span(provider, path, start, end)
+    return memoryview(b"") if span is None else await provider.read_range_view(*span)
+
+
+def _file_key(path: str) -> str:
     key = key_of(path)
     if not key:
         raise IsADirectoryError(errno.EISDIR, "is a folder", path)
-    if start is None and end is None:
-        return await provider.read(key)
+    return key
+
+
+async def _span(
+    provider: Provider, path: str, start: int | None, end: int | None
+) -> tuple[str, int, int | None] | None:
+    """The key and range of fsspec's ``start``/``end`` (negative: from the end), or
+    ``None`` for an empty range of a file that exists."""
+    key = _file_key(path)
     if (start is not None and start < 0) or (end is not None and end < 0):
         size = (await provider.head(key)).size
         start = max(0, size + start) if start is not None and start < 0 else start
@@ -196,8 +219,8 @@ async def cat(provider: Provider, path: str, start: int | None, end: int | None)
     start = start or 0
     if end is not None and end <= start:
         await provider.head(key)  # a missing file is still missing
-        return b""
-    return await provider.read_range(key, start, end)
+        return None
+    return key, start, end
 
 
 async def _local_chunks(lpath: str, callback: Any) -> AsyncIterator[bytes]:

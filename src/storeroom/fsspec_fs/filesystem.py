@@ -240,6 +240,13 @@ class StoreroomFileSystem(AsyncFileSystem):  # type: ignore[misc]
             return await self._view.cat(self.artifact_store, path, start, end)
         return await files.cat(self.provider, path, start, end)
 
+    async def _cat_file_view(self, path: str, start: int | None, end: int | None) -> memoryview:
+        """``_cat_file`` as a read-only view: what the fsspec files fetch (no copy
+        where the provider can hand its buffer over)."""
+        if self.artifact_mode:
+            return memoryview(await self._cat_file(path, start, end))
+        return await files.cat_view(self.provider, path, start, end)
+
     async def _cat_ranges(
         self,
         paths: list[str],

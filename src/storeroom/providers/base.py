@@ -249,6 +249,10 @@ class Provider(StorageProvider, AsyncResource):
     async def _read_range(self, key: str, start: int, end: int | None) -> bytes:
         """Bytes ``[start, end)`` clipped to the object (a checked range)."""
 
+    async def _read_range_view(self, key: str, start: int, end: int | None) -> memoryview:
+        """``_read_range`` as a view (backends that receive a buffer hand it over)."""
+        return memoryview(await self._read_range(key, start, end))
+
     @abstractmethod
     async def _head(self, key: str) -> ObjectMeta:
         """Metadata of the object ``key``; ``NotFound`` if none."""
@@ -375,6 +379,16 @@ class Provider(StorageProvider, AsyncResource):
         """Bytes ``[start, end)`` of an object, clipped to its size (``end=None``: to the end)."""
         check_range(start, end)
         return await self._read_range(paths.validate_address(path), start, end)
+
+    async def read_range_view(self, path: str, start: int, end: int | None = None) -> memoryview:
+        """``read_range``'s bytes as a read-only view, not copied where it can be.
+
+        A backend that receives a buffer (the object stores) hands it over as it
+        came, for callers that pass the bytes on (the fsspec files give them to
+        pyarrow).
+        """
+        check_range(start, end)
+        return await self._read_range_view(paths.validate_address(path), start, end)
 
     async def head(self, path: str) -> ObjectMeta:
         """Metadata of one object, without its bytes.

@@ -104,6 +104,10 @@ class Provider(Facade[_AsyncProvider]):
         """Bytes ``[start, end)`` of an object, clipped to its size (``end=None``: to the end)."""
         return run(self.aio.read_range(path, start, end))
 
+    def read_range_view(self, path: str, start: int, end: int | None = None) -> memoryview:
+        """``read_range``'s bytes as a read-only view, not copied where it can be."""
+        return run(self.aio.read_range_view(path, start, end))
+
     def remove_folder(self, path: str) -> None:
         """Remove the empty folder ``path`` (made by ``makedirs`` or left empty)."""
         return run(self.aio.remove_folder(path))

@@ -277,6 +277,13 @@ class ObjectStoreProvider(Provider):
         self._lineage.saw(key, normalize_etag(native_meta["e_tag"]), chain_of(attributes))
 
     async def _read_range(self, key: str, start: int, end: int | None) -> bytes:
+        return bytes(await self._ranged(key, start, end))
+
+    async def _read_range_view(self, key: str, start: int, end: int | None) -> memoryview:
+        return memoryview(await self._ranged(key, start, end))  # obstore's buffer: no copy
+
+    async def _ranged(self, key: str, start: int, end: int | None) -> obstore.Bytes | bytes:
+        """Bytes ``[start, end)`` in the buffer obstore received them in."""
         if end == start:
             await self._head(key)
             return b""
@@ -287,10 +294,8 @@ class ObjectStoreProvider(Provider):
                         # No range header for the whole object: Azure mangles "bytes=0-" of b"".
                         options: GetOptions = {"range": {"offset": start}} if start else {}
                         result = await obstore.get_async(self._store, key, options=options)
-                        return bytes(await result.bytes_async())
-                    return bytes(
-                        await obstore.get_range_async(self._store, key, start=start, end=end)
-                    )
+                        return await result.bytes_async()
+                    return await obstore.get_range_async(self._store, key, start=start, end=end)
             except RangeNotSatisfiable:
                 # 416: the object ends before ``start`` (nothing to read), or obstore
                 # resumed a body cut short after its last byte: then read again.
