@@ -13,10 +13,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import http.server
+import random
 import threading
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from datetime import datetime, timezone
+from typing import Any
 
 import pytest
 
@@ -240,3 +242,65 @@ async def test_a_hostile_listing_server_gets_typed_errors_never_a_hang(
         await _keys(_lister(base))  # a redirect is never followed
     with scripted((403, {}, b"")) as (base, _), pytest.raises(PermissionDenied):
         await _keys(_lister(base))
+
+
+@pytest.mark.parametrize("kind", ["s3", "azure"])  # the GCS emulator cannot hold such keys
+async def test_a_listing_cancelled_anywhere_leaves_nothing_behind(
+    kind: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cancelled at random points, in obstore's pages or in the raw pages after
+    them (a request in a thread), a listing either finished with every key or
+    raised ``CancelledError``; no task is left running and the next listing
+    is whole."""
+    server: CloudServer = request.getfixturevalue(f"{kind}_server")
+    monkeypatch.setattr(
+        ObjectStoreProvider, "_raw_lister",
+        _small_pages(ObjectStoreProvider._raw_lister, page_size=4),
+    )  # fmt: skip
+    async with storeroom.provider(server.url(unique_prefix("cancel"))) as store:
+        assert isinstance(store, ObjectStoreProvider)
+
+        async def put(n: int) -> None:
+            await store.put(f"k{n:02d}", b"x" * n)
+
+        await run_limited(range(24), 8, put)
+        await asyncio.to_thread(raw_put, store, "k05/../up", b"bad")
+
+        async def listing() -> list[str]:
+            return [item.path async for item in store.scan("")]
+
+        started = asyncio.get_running_loop().time()
+        expected = await listing()
+        took = asyncio.get_running_loop().time() - started
+        assert expected[:6] == ["k00", "k01", "k02", "k03", "k04", "k05"]
+        assert "k05/../up" in expected  # listed through the raw pages, page by page
+        before = asyncio.all_tasks()
+        rng = random.Random(7)
+        finished = cancelled = 0
+        for attempt in range(30):
+            task = asyncio.ensure_future(listing())
+            if attempt < 6:
+                for _ in range(attempt):
+                    await asyncio.sleep(0)  # the first turns, one by one
+            else:
+                await asyncio.sleep(rng.uniform(0, took * 1.2))
+            task.cancel()
+            try:
+                assert await task == expected  # finished before the cancel
+                finished += 1
+            except asyncio.CancelledError:
+                cancelled += 1
+        assert cancelled >= 10
+        assert await listing() == expected
+        await asyncio.sleep(0)
+        assert asyncio.all_tasks() - before == set()
+
+
+def _small_pages(original: Any, page_size: int) -> Any:
+    def lister(self: ObjectStoreProvider) -> RawLister | str:
+        made: RawLister | str = original(self)
+        if isinstance(made, RawLister):
+            made.page_size = page_size
+        return made
+
+    return lister
