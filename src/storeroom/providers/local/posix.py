@@ -131,7 +131,11 @@ def _content_type(path: str) -> str | None:
 
 def etag_of(st: os.stat_result) -> str:
     """The etag of a file: ``mtime_ns-size-inode`` in hex."""
-    return f"{st.st_mtime_ns:x}-{st.st_size:x}-{st.st_ino:x}"
+    return "%x-%x-%x" % (st.st_mtime_ns, st.st_size, st.st_ino)  # noqa: UP031 - faster
+
+
+_UTC = timezone.utc
+_from_timestamp = datetime.fromtimestamp
 
 
 def object_meta(path: str, st: os.stat_result) -> ObjectMeta:
@@ -139,8 +143,8 @@ def object_meta(path: str, st: os.stat_result) -> ObjectMeta:
     return listed_meta(
         path,
         st.st_size,
-        datetime.fromtimestamp(st.st_mtime_ns / 1e9, timezone.utc),
-        f"{st.st_mtime_ns:x}-{st.st_size:x}-{st.st_ino:x}",  # etag_of, inlined: hot
+        _from_timestamp(st.st_mtime_ns / 1e9, _UTC),
+        "%x-%x-%x" % (st.st_mtime_ns, st.st_size, st.st_ino),  # noqa: UP031 - etag_of, inlined: hot
         _content_type(path),
     )
 
@@ -432,12 +436,13 @@ class RootDir:
         storeroom's own files (``.sr-*``) and symbolic links are left out.
         """
         entries = []
+        reserved = paths.RESERVED_PREFIX
         with os.scandir(fd) as scan:
             for entry in scan:
-                if entry.name.startswith(paths.RESERVED_PREFIX) or entry.is_symlink():
+                name = entry.name
+                if name.startswith(reserved) or entry.is_symlink():
                     continue
-                sort_name = entry.name + "/" if entry.is_dir(follow_symlinks=False) else entry.name
-                entries.append((sort_name, entry))
+                entries.append((name + "/" if entry.is_dir(follow_symlinks=False) else name, entry))
         entries.sort()  # names are unique in a folder: entries themselves are never compared
         return entries
 

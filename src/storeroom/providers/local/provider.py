@@ -530,10 +530,12 @@ class LocalProvider(Provider):
                 for sort_name, entry in self._dir.entries(fd):
                     if sort_name.endswith("/"):
                         folders.append(folder + sort_name)
-                    else:
-                        with suppress(FileNotFoundError):
-                            st = entry.stat(follow_symlinks=False)
-                            objects.append(object_meta(folder + entry.name, st))
+                        continue
+                    try:  # (not ``suppress``: a context manager per file costs a third)
+                        st = entry.stat(follow_symlinks=False)
+                    except FileNotFoundError:
+                        continue  # removed since the folder was read
+                    objects.append(object_meta(folder + entry.name, st))
             return Listing(tuple(objects), tuple(folders))
         finally:
             os.close(fd)
