@@ -19,7 +19,10 @@ contender pays for exporting another's spans):
   storeroom's own overhead;
 - ``traced 1% sampled``: as ``traced`` with ``ParentBased(TraceIdRatioBased(0.01))``,
   what a service at a high request rate typically runs (metrics still every
-  operation).
+  operation);
+- ``instrumented, no SDK``: ``instrument()`` with OpenTelemetry's no-op
+  providers (the API without an SDK, as in a process where nobody configured
+  one): storeroom's wrappers alone.
 
 Run: ``.venv/bin/python bench/bench_telemetry.py [--files N] [--repeat R]``
 """
@@ -37,6 +40,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from opentelemetry import context, trace
+from opentelemetry.metrics import NoOpMeterProvider
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import (
     MetricExporter,
@@ -47,7 +51,7 @@ from opentelemetry.sdk.metrics.export import (
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import NoOpTracerProvider, SpanKind
 
 sys.path.insert(0, os.path.dirname(__file__))
 from _harness import Case, print_table, run_case
@@ -148,12 +152,12 @@ async def main(files: int, repeat: int) -> None:
                 if instrumentor.is_instrumented_by_opentelemetry:
                     instrumentor.uninstrument()
 
-            def on(tracing: TracerProvider) -> Callable[[], Awaitable[None]]:
+            def on(
+                tracing: Any, meters: Any = meter_provider
+            ) -> Callable[[], Awaitable[None]]:
                 async def setup() -> None:
                     await off()
-                    instrumentor.instrument(
-                        tracer_provider=tracing, meter_provider=meter_provider
-                    )
+                    instrumentor.instrument(tracer_provider=tracing, meter_provider=meters)
 
                 return setup
 
@@ -188,6 +192,7 @@ async def main(files: int, repeat: int) -> None:
                         "traced": work,
                         "sdk floor": floors[label],
                         "traced 1% sampled": work,
+                        "instrumented, no SDK": work,
                     },
                     baseline="plain",
                     setup={
@@ -198,6 +203,7 @@ async def main(files: int, repeat: int) -> None:
                             ("traced", on(always)),
                             ("sdk floor", off),
                             ("traced 1% sampled", on(sampled)),
+                            ("instrumented, no SDK", on(NoOpTracerProvider(), NoOpMeterProvider())),
                         )
                     },
                 )
