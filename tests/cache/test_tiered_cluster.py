@@ -160,3 +160,71 @@ async def test_a_lost_tracking_connection_on_one_node_flushes_before_serving(
         assert await tiered.get(victim) == "newer"
     finally:
         await node.aclose()
+
+
+async def test_a_failover_flushes_the_near_copy_and_tracking_follows_the_new_primary(
+    request: pytest.FixtureRequest, disposable_redis_cluster: Cluster
+) -> None:
+    """A primary dies: its tracking connection is gone, so the near copy is flushed
+    before anything is served from it; a write acknowledged after the failover
+    is never answered with the value from before; tracking comes back on the
+    promoted replica and its pushes invalidate again."""
+    cluster = disposable_redis_cluster
+    namespace = redis_cache_namespace(request, "tiered-failover-")
+    url = f"{cluster.url}?namespace={namespace}&local=1000&timeout=1"
+    tiered = storeroom.cache(url)
+    assert isinstance(tiered, TieredCache)
+    other = RedisCache(cluster.url, namespace=namespace, timeout=1)
+    try:
+        assert await tiered.start()
+        owners = _owners(tiered, count=3)
+        keys = [key for found in owners.values() for key in found]
+        for key in keys:
+            await other.set(key, "old")
+            assert await tiered.get(key) == "old"
+        assert len(tiered.near) == len(keys)
+        (_, port), victims = next(iter(owners.items()))
+        sessions = tiered.tracker.sessions
+        cluster.kill(port)
+        for _ in range(400):
+            if not tiered.tracker.live:
+                break
+            await asyncio.sleep(0.005)
+        assert not tiered.tracker.live
+        assert len(tiered.near) == 0  # flushed before anything is served from it
+
+        async def written(key: str, value: str) -> None:
+            deadline = time.monotonic() + 20
+            while True:  # until the replica is promoted and takes the write
+                try:
+                    await other.set(key, value)
+                    return
+                except storeroom.BackendUnavailable:
+                    assert time.monotonic() < deadline, "no failover within 20 s"
+                    await asyncio.sleep(0.1)
+
+        for key in victims:
+            await written(key, "new")
+            for _ in range(3):
+                try:
+                    value = await tiered.get(key)
+                except storeroom.BackendUnavailable:
+                    continue  # the far side still catching up with the new slot map
+                assert value == "new", f"{key}: served {value!r} after 'new' was written"
+                break
+            else:
+                pytest.fail(f"{key}: no answer after the failover")
+        deadline = time.monotonic() + 20
+        while not (tiered.tracker.live and tiered.tracker.sessions > sessions):
+            assert time.monotonic() < deadline, "tracking did not come back within 20 s"
+            await asyncio.sleep(0.05)
+        victim = victims[0]
+        assert await tiered.get(victim) == "new"
+        assert await tiered.near.get(victim, MISSING) == "new"  # served near again
+        seen = tiered.invalidations
+        await other.set(victim, "newer")  # the promoted replica pushes invalidations
+        await _invalidated(tiered, seen)
+        assert await tiered.get(victim) == "newer"
+    finally:
+        await other.aclose()
+        await tiered.aclose()
