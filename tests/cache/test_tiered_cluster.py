@@ -67,6 +67,26 @@ def _owners(tiered: TieredCache, count: int) -> dict[tuple[str, int], list[str]]
     return owners
 
 
+async def _kept_near(pair: Pair, count: int) -> dict[tuple[str, int], list[str]]:
+    """``count`` keys per primary, written by the other client and read into the
+    near copy; by the primary's address."""
+    tiered, other = pair
+    owners = _owners(tiered, count)
+    keys = [key for found in owners.values() for key in found]
+    for key in keys:
+        await other.set(key, "old")
+        assert await tiered.get(key) == "old"
+    assert len(tiered.near) == len(keys)
+    return owners
+
+
+async def _tracking_lost(tiered: TieredCache) -> None:
+    for _ in range(400):
+        if not tiered.tracker.live:
+            return
+        await asyncio.sleep(0.005)
+
+
 async def _invalidated(tiered: TieredCache, seen: int) -> None:
     started = time.perf_counter()
     while tiered.invalidations == seen:  # the push has not arrived yet
@@ -127,12 +147,7 @@ async def test_a_lost_tracking_connection_on_one_node_flushes_before_serving(
     cluster_pair: Pair,
 ) -> None:
     tiered, other = cluster_pair
-    owners = _owners(tiered, count=1)
-    keys = [key for found in owners.values() for key in found]
-    for key in keys:
-        await other.set(key, "old")
-        assert await tiered.get(key) == "old"
-    assert len(tiered.near) == len(keys)
+    owners = await _kept_near(cluster_pair, count=1)
     sessions = tiered.tracker.sessions
     (host, port), (victim,) = next(iter(owners.items()))
     node: Any = redis_asyncio.Redis(host=host, port=port)
@@ -142,10 +157,7 @@ async def test_a_lost_tracking_connection_on_one_node_flushes_before_serving(
         await node.client_kill_filter(_id=ours[0])
         # A write lands while that node's invalidations are lost: never served near.
         await other.set(victim, "new")
-        for _ in range(200):
-            if not tiered.tracker.live:
-                break
-            await asyncio.sleep(0.005)
+        await _tracking_lost(tiered)
         assert len(tiered.near) == 0  # every node's keys flushed, not only the lost node's
         assert await tiered.get(victim) == "new"
         for _ in range(400):  # it reconnects to every primary and serves near again
@@ -177,19 +189,11 @@ async def test_a_failover_flushes_the_near_copy_and_tracking_follows_the_new_pri
     other = RedisCache(cluster.url, namespace=namespace, timeout=1)
     try:
         assert await tiered.start()
-        owners = _owners(tiered, count=3)
-        keys = [key for found in owners.values() for key in found]
-        for key in keys:
-            await other.set(key, "old")
-            assert await tiered.get(key) == "old"
-        assert len(tiered.near) == len(keys)
+        owners = await _kept_near((tiered, other), count=3)
         (_, port), victims = next(iter(owners.items()))
         sessions = tiered.tracker.sessions
         cluster.kill(port)
-        for _ in range(400):
-            if not tiered.tracker.live:
-                break
-            await asyncio.sleep(0.005)
+        await _tracking_lost(tiered)
         assert not tiered.tracker.live
         assert len(tiered.near) == 0  # flushed before anything is served from it
 
