@@ -15,7 +15,7 @@ Hooks every backend implements: ``_get``, ``_put``, ``_read_range``,
 ``_head``, ``_delete``, ``_iter``, ``_list_dir``, ``_is_dir``, ``_copy``,
 ``_makedirs``, ``_remove_folder``. Hooks with a default here, overridden
 where a backend does better: ``_read``, ``_exists``, ``_stream``,
-``_write_stream``, ``_rename``.
+``_write_stream``, ``_rename``, ``_read_range_view``.
 
 Names storeroom writes follow :func:`storeroom.paths.validate_key`; names it
 reads, lists or deletes need only be addressable
