@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import random
 import tempfile
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime, timezone
@@ -333,3 +335,38 @@ async def test_sqlite_drives_a_conjunction_from_its_rarest_equality() -> None:
         assert await index._driver(tree) == driver
         assert [e.name for e in (await store.find(text)).entries] == ["a/7"]
     await store.aclose()
+
+
+async def test_a_rebuild_cancelled_anywhere_leaves_no_write_running(make_index: Factory) -> None:
+    from storeroom.catalog import sync
+
+    provider = MemoryProvider()
+    index = await make_index()
+    store = ArtifactStore(provider, index=index)
+    scan = ArtifactStore(provider)
+    for i in range(2 * sync.BATCH + 5):  # three batches: reads overlap writes
+        await scan.store_artifact(f"n/{i:04d}", str(i))
+    running: list[int] = []
+    original = index.apply
+
+    async def watched(states: Sequence[Any]) -> None:
+        running.append(len(states))
+        try:
+            await original(states)
+        finally:
+            running.pop()
+
+    index.apply = watched
+    started = asyncio.get_running_loop().time()
+    await sync.rebuild(store, index)
+    took = asyncio.get_running_loop().time() - started
+    rng = random.Random(5)
+    for _ in range(12):
+        rebuilding = asyncio.ensure_future(sync.rebuild(store, index))
+        await asyncio.sleep(rng.uniform(0, took))
+        rebuilding.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await rebuilding
+        assert running == []  # the cancelled rebuild's last write has stopped too
+    await sync.rebuild(store, index)
+    assert await everything(store) == await everything(scan)

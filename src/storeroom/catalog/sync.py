@@ -162,7 +162,13 @@ async def _apply_all(
             await writing
     finally:
         if writing is not None and not writing.done():
+            # Stopped early (cancelled, or reading the next batch failed): stop the
+            # write too, and wait until it has, so no write of this rebuild is
+            # still running on the index when the caller goes on.
             writing.cancel()
+            await asyncio.wait({writing})
+            if not writing.cancelled():
+                writing.exception()  # retrieved: the error that stopped us is raised
     return artifacts, versions
 
 
