@@ -156,8 +156,7 @@ class StoreroomFileSystem(AsyncFileSystem):  # type: ignore[misc]
     ) -> Any:
         detail = kwargs.pop("detail", False)
         kwargs.pop("prefix", None)  # glob's hint for stores that filter names: not needed
-        if maxdepth is not None and maxdepth < 1:
-            raise ValueError("maxdepth must be at least 1")
+        _check_maxdepth(maxdepth)
         if self.artifact_mode:
             if maxdepth is not None or withdirs:  # folders (also empty ones) from walking
                 return await super()._find(path, maxdepth, withdirs, detail=detail, **kwargs)
@@ -191,8 +190,7 @@ class StoreroomFileSystem(AsyncFileSystem):  # type: ignore[misc]
         nor asked again what a folder it matched is; a path under another one
         walked to any depth is not walked again.
         """
-        if maxdepth is not None and maxdepth < 1:
-            raise ValueError("maxdepth must be at least 1")
+        _check_maxdepth(maxdepth)
         paths: list[str] = self._strip_protocol([path] if isinstance(path, str) else list(path))
         if literal and recursive and maxdepth is None:
             paths = _outermost(paths)
@@ -404,6 +402,12 @@ class StoreroomFileSystem(AsyncFileSystem):  # type: ignore[misc]
             self, path, mode, block_size or "default", autocommit,
             cache_options=cache_options, **kwargs,
         )
+
+
+def _check_maxdepth(maxdepth: int | None) -> None:
+    """fsspec's rule for ``find`` and ``expand_path``: no limit, or at least one level."""
+    if maxdepth is not None and maxdepth < 1:
+        raise ValueError("maxdepth must be at least 1")
 
 
 def _merged(results: Iterable[dict[str, dict[str, Any]]]) -> dict[str, dict[str, Any]]:
