@@ -307,3 +307,14 @@ def test_read_buffer_hands_out_views_of_what_was_fetched(tmp_path: Path) -> None
         assert whole == data
     with pytest.raises(ValueError, match="closed"):
         handle.read_buffer(1)
+
+
+def test_a_maxdepth_below_one_is_refused() -> None:
+    fs = filesystem(storeroom.provider("memory://"))
+    fs.pipe_file("d/a.txt", b"a")
+    with pytest.raises(ValueError, match="maxdepth must be at least 1"):
+        fs.find("d", maxdepth=0)
+    for pattern in ("d", "d/*"):
+        with pytest.raises(ValueError, match="maxdepth must be at least 1"):
+            fs.expand_path(pattern, recursive=True, maxdepth=0)
+    assert fs.find("d", maxdepth=1) == ["d/a.txt"]
