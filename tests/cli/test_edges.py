@@ -44,6 +44,18 @@ def test_malformed_url_is_a_usage_error(tmp_path: Path) -> None:
         assert "internal error" not in line
 
 
+def test_a_local_path_with_a_nul_byte_is_a_usage_error(tmp_path: Path) -> None:
+    env = {"STOREROOM_URL": str(tmp_path / "store")}
+    for args in (
+        ["get", "k", "\x00"],
+        ["put", "a\x00b", "k"],
+        ["artifacts", "put", "report", "a\x00b"],
+        ["artifacts", "get", "report", "-o", "\x00"],
+    ):
+        line = invoke(args, cwd=tmp_path, env=env).failed(2)
+        assert "holds a NUL byte" in line, args
+
+
 def test_errors_under_json_are_json_on_stderr(tmp_path: Path) -> None:
     result = invoke(["cat", "missing.txt", "--json"], cwd=tmp_path)
     assert (result.code, result.out) == (1, b"")

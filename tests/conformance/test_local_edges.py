@@ -5,6 +5,7 @@
   swapped in for it);
 - names other tools wrote (``draft.``, ``con.txt``, NFD) are listed, read,
   copied and deleted;
+- what is not a regular file (a pipe, a socket) is no object: never listed;
 - storeroom leaves none of its own files in the user's folders.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import socket
 from pathlib import Path
 
 import pytest
@@ -84,6 +86,28 @@ async def test_names_other_tools_wrote_are_listed_read_copied_and_deleted(
             await provider.delete(name)
             assert not await provider.exists(name)
         assert await provider.list() == [f"copies/{n}" for n in range(len(FOREIGN))]
+
+
+async def test_pipes_and_sockets_in_a_folder_are_not_objects(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    (root / "run").mkdir(parents=True)
+    os.mkfifo(root / "run" / "pipe")
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(str(root / "run" / "sock"))
+    (root / "run" / "plain.txt").write_bytes(b"plain")
+    try:
+        async with LocalProvider(root) as provider:
+            assert await provider.list() == ["run/plain.txt"]
+            assert [meta.path async for meta in provider.iter("run/")] == ["run/plain.txt"]
+            listing = await provider.list_dir("run/")
+            assert [meta.path for meta in listing.objects] == ["run/plain.txt"]
+            assert listing.objects[0].size == 5
+            for name in ("run/pipe", "run/sock"):
+                assert not await provider.exists(name)
+                with pytest.raises(NotFound):
+                    await provider.read(name)  # (opening the pipe never blocks)
+    finally:
+        listener.close()
 
 
 async def test_storeroom_leaves_no_files_of_its_own_in_the_users_folders(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ import click
 from ..errors import NotFound, StorageError
 from ..interfaces import StorageResult
 from .catalog import CATALOG_COMMANDS, index_option, index_url
-from .locations import Location
+from .locations import LocalPath, Location
 from .output import human_size, when
 from .state import Session, json_option, run, state, store_option
 
@@ -133,7 +133,7 @@ def artifacts() -> None:
 
 @artifacts.command("put")
 @click.argument("name")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
+@click.argument("file", type=LocalPath(exists=True, dir_okay=False, allow_dash=True))
 @click.option("--meta", "meta", multiple=True, metavar="KEY=VALUE", help="Metadata (repeatable).")
 @click.option("--content-type", help="Default: guessed from the file name, else text/plain.")
 @click.option("-m", "--message", help="What changed (kept with the version).")
@@ -185,7 +185,7 @@ def put(
     "-o",
     "--output",
     "target",
-    type=click.Path(dir_okay=False, allow_dash=True),
+    type=LocalPath(dir_okay=False, allow_dash=True),
     help="Write to FILE ('-': standard output, even binary content on a terminal).",
 )
 @click.option("--force", is_flag=True, help="Write binary content to a terminal anyway.")

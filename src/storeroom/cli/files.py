@@ -20,7 +20,7 @@ import click
 
 from ..errors import FolderNotEmpty, NotFound, StorageError
 from ..providers.base import ObjectMeta, Provider
-from .locations import Location, any_location, local_location, store_location
+from .locations import LocalPath, Location, any_location, local_location, store_location
 from .output import human_size, meta_record, safe_text, when
 from .state import DEFAULT_STORE, Session, json_option, run, state, store_option
 from .transfer import DEFAULT_CONCURRENCY, CopyOptions, Skip, listed, report_copy, transfer
@@ -425,7 +425,7 @@ def _copy(src: Location, dst: Location, options: CopyOptions) -> None:
 
 
 @click.command("put")
-@click.argument("local", type=click.Path(allow_dash=True))
+@click.argument("local", type=LocalPath(allow_dash=True))
 @click.argument("key", default="", required=False, shell_complete=complete_keys)
 @recursive_option("Store")
 @copy_options
@@ -467,7 +467,7 @@ def _put_stdin(dst: Location) -> None:
 
 @click.command("get")
 @click.argument("key", shell_complete=complete_keys)
-@click.argument("local", default=".", required=False, type=click.Path(allow_dash=True))
+@click.argument("local", default=".", required=False, type=LocalPath(allow_dash=True))
 @recursive_option("Fetch")
 @copy_options
 @json_option

@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import posixpath
 from dataclasses import dataclass, replace
+from typing import Any
 from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 import click
@@ -108,6 +109,16 @@ def url_location(url: str, what: str = "URL") -> Location:
     parent, _, name = path.rpartition("/")
     base = urlunsplit((parts.scheme, parts.netloc, parent, parts.query, ""))
     return Location(base, name, folder=folder or not path, label=mask(url))
+
+
+class LocalPath(click.Path):
+    """click's ``Path``, refusing a NUL byte (no local path can hold one) with a usage
+    error instead of the ``ValueError`` that checking the path would raise."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and "\x00" in value:
+            self.fail(f"{value!r} holds a NUL byte: no local path can", param, ctx)
+        return super().convert(value, param, ctx)
 
 
 def local_location(path: str) -> Location:

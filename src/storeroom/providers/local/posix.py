@@ -19,13 +19,13 @@ import ctypes
 import errno
 import fcntl
 import mimetypes
+import operator
 import os
 import stat
 import sys
 import threading
 import time
 import weakref
-import zlib
 from collections.abc import AsyncGenerator, Callable, Iterator
 from datetime import datetime, timezone
 from functools import cache, lru_cache
@@ -46,6 +46,7 @@ __all__ = [
     "TEMP_PREFIX",
     "FolderLocks",
     "RootDir",
+    "entry_meta",
     "etag_of",
     "mapped",
     "object_meta",
@@ -66,7 +67,9 @@ LOCK_STRIPES = 64
 STALE_TEMP_SECONDS = 24 * 3600
 
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+#: ``O_NONBLOCK``: opening a named pipe (no object: refused after the ``fstat``) must not
+#: wait for a writer; it changes nothing for a regular file.
+READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
 TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
@@ -76,7 +79,8 @@ def os_error(exc: OSError, path: str, *, writing: bool = False) -> StorageError:
     This is the one place where local file system errors become storeroom errors.
     """
     code = exc.errno
-    if code == errno.ENOENT or (code == errno.ENOTDIR and not writing):
+    # (ENXIO: what opening a socket gives; a socket is no object)
+    if code in (errno.ENOENT, errno.ENXIO) or (code == errno.ENOTDIR and not writing):
         return NotFound(f"no object at {path!r}", path=path)
     if code == errno.EEXIST:
         return AlreadyExists(f"an object exists at {path!r}", path=path)
@@ -122,30 +126,28 @@ def _type_of_extension(extension: str) -> str | None:
     return mimetypes.guess_type("x" + extension, strict=False)[0]
 
 
-def _content_type(path: str) -> str | None:
-    """The content type of a key, from its extension (cached per extension)."""
-    name = path[path.rfind("/") + 1 :]
-    dot = name.find(".", 1)  # a leading dot (".profile") starts no extension
-    return _type_of_extension(name[dot:] if dot > 0 else "")  # "" is None, cached too
-
-
 def etag_of(st: os.stat_result) -> str:
     """The etag of a file: ``mtime_ns-size-inode`` in hex."""
     return "%x-%x-%x" % (st.st_mtime_ns, st.st_size, st.st_ino)  # noqa: UP031 - faster
 
 
+_sort_name = operator.itemgetter(0)
 _UTC = timezone.utc
 _from_timestamp = datetime.fromtimestamp
 
 
-def object_meta(path: str, st: os.stat_result) -> ObjectMeta:
-    """The :class:`ObjectMeta` of the file at key ``path`` with stat ``st``."""
+def object_meta(path: str, st: os.stat_result, name: str | None = None) -> ObjectMeta:
+    """The :class:`ObjectMeta` of the file at key ``path`` with stat ``st`` (a
+    listing passes the last segment, ``name``, which it has at hand)."""
+    if name is None:
+        name = path[path.rfind("/") + 1 :]
+    dot = name.find(".", 1)  # a leading dot (".profile") starts no extension
     return listed_meta(
         path,
         st.st_size,
-        _from_timestamp(st.st_mtime_ns / 1e9, _UTC),
+        _from_timestamp(st.st_mtime, _UTC),
         "%x-%x-%x" % (st.st_mtime_ns, st.st_size, st.st_ino),  # noqa: UP031 - etag_of, inlined: hot
-        _content_type(path),
+        _type_of_extension(name[dot:] if dot > 0 else ""),  # "" is None, cached too
     )
 
 
@@ -159,9 +161,11 @@ def read_all(fd: int, size: int) -> bytes:
 
 def write_all(fd: int, data: bytes | memoryview) -> None:
     """Write all of ``data`` to ``fd``, however many calls it takes."""
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
+    written = os.write(fd, data)
+    if written < len(data):  # a short write (rare): the rest, through a view
+        view = memoryview(data)[written:]
+        while view:
+            view = view[os.write(fd, view) :]
 
 
 async def stream_fd(
@@ -347,7 +351,13 @@ class RootDir:
             raise OSError(errno.EINVAL, "not a name under the root", key)
         if not head:
             return self.fd, name
-        if self._openat2 is not None:
+        if "/" not in head and head not in _NOT_NAMES:
+            # one folder deep: a single ``os.open`` (cheaper than the ctypes call)
+            try:
+                return os.open(head, DIR_FLAGS, dir_fd=self.fd), name
+            except OSError:
+                pass  # the walk below makes it, or tells a link from a file in the way
+        elif self._openat2 is not None:  # deeper: the whole path in one call
             try:
                 return self._openat2(self.fd, head, DIR_FLAGS), name
             except FileNotFoundError:
@@ -431,19 +441,21 @@ class RootDir:
 
     @staticmethod
     def entries(fd: int) -> list[tuple[str, os.DirEntry[str]]]:
-        """Visible entries of a folder, sorted as their keys sort (folders as ``name/``).
+        """The entries of a folder, sorted as their keys sort (folders as ``name/``).
 
-        storeroom's own files (``.sr-*``) and symbolic links are left out.
+        storeroom's own files (``.sr-*``) are left out. Folders are real ones
+        (never a link to one); the other entries may be anything: a listing
+        keeps those whose :func:`entry_meta` finds a regular file.
         """
         entries = []
         reserved = paths.RESERVED_PREFIX
         with os.scandir(fd) as scan:
             for entry in scan:
                 name = entry.name
-                if name.startswith(reserved) or entry.is_symlink():
+                if name.startswith(reserved):
                     continue
                 entries.append((name + "/" if entry.is_dir(follow_symlinks=False) else name, entry))
-        entries.sort()  # names are unique in a folder: entries themselves are never compared
+        entries.sort(key=_sort_name)  # twice as fast as comparing the pairs
         return entries
 
     def close(self) -> None:
@@ -452,6 +464,20 @@ class RootDir:
                 if fd >= 0:
                     os.close(fd)
             self.fd, self._retired = -1, []
+
+
+def entry_meta(folder: str, entry: os.DirEntry[str]) -> ObjectMeta | None:
+    """The :class:`ObjectMeta` of a listed entry of the folder with key ``folder``
+    if it is a regular file (not a link, a pipe or a socket; None too if it went
+    since the folder was read)."""
+    try:
+        st = entry.stat(follow_symlinks=False)
+    except FileNotFoundError:
+        return None
+    if not stat.S_ISREG(st.st_mode):
+        return None
+    name = entry.name
+    return object_meta(folder + name, st, name)
 
 
 class FolderLocks:
@@ -470,10 +496,16 @@ class FolderLocks:
     def __init__(self) -> None:
         self._threads = [threading.Lock() for _ in range(LOCK_STRIPES)]
 
+    @staticmethod
+    def _stripe(folder: str) -> int:
+        """The thread lock of a folder key (``hash`` is stable within the process,
+        which is all a thread lock needs)."""
+        return hash(folder) % LOCK_STRIPES
+
     def acquire(self, folder: str, fd: int) -> threading.Lock:
         """Take the lock of one folder (key ``folder``, open as ``fd``); give it to
         :meth:`release` with the same ``fd``."""
-        lock = self._threads[zlib.crc32(folder.encode("utf-8", "surrogateescape")) % LOCK_STRIPES]
+        lock = self._threads[self._stripe(folder)]
         lock.acquire()
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
@@ -496,8 +528,7 @@ class FolderLocks:
         """Hold the locks of ``(folder key, folder fd)`` pairs, always in one order
         (so two holders never deadlock)."""
         unique = sorted(dict(folders).items())
-        stripes = sorted({zlib.crc32(folder.encode("utf-8", "surrogateescape")) % LOCK_STRIPES
-                          for folder, _ in unique})  # fmt: skip
+        stripes = sorted({self._stripe(folder) for folder, _ in unique})
         taken: list[int] = []
         locked: list[int] = []
         try:

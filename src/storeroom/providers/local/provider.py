@@ -71,6 +71,7 @@ from .posix import (
     TEMP_PREFIX,
     FolderLocks,
     RootDir,
+    entry_meta,
     etag_of,
     mapped,
     object_meta,
@@ -187,18 +188,23 @@ class LocalProvider(Provider):
     def _stat(self, key: str) -> os.stat_result:
         return self._fresh(False, self._dir.stat, key)
 
-    async def _retried(self, inline: bool, func: Callable[..., _T], *args: Any) -> _T:
-        """A write that has not landed if it met ``ENOENT``: once more on a new root."""
+    async def _written(self, inline: bool, func: Callable[..., _T], *args: Any) -> _T:
+        """Run the write ``func(*args)`` inline or in a thread; if it met ``ENOENT``
+        (so has not landed) in a root since replaced, once more on the new root."""
+        if inline:  # no awaits in between: the common small write costs one call
+            return self._fresh(True, func, *args)
         try:
-            return await self._run(inline, func, *args)
+            return await asyncio.to_thread(func, *args)
         except FileNotFoundError as exc:
             if not self._again(exc, writing=True):
                 raise
-            return await self._run(inline, func, *args)
+            return await asyncio.to_thread(func, *args)
 
     def _stamp(self) -> int:
         """A fresh nanosecond mtime, strictly increasing within this provider."""
-        stamp = max(time.time_ns(), self._last_stamp + 1)
+        stamp = time.time_ns()
+        if stamp <= self._last_stamp:
+            stamp = self._last_stamp + 1
         self._last_stamp = stamp
         return stamp
 
@@ -346,7 +352,7 @@ class LocalProvider(Provider):
     ) -> ObjectMeta:
         inline = not self.durable and len(data) <= self.inline_limit
         with mapped(key, writing=True):
-            return await self._retried(inline, self._put_sync, key, data, mode)
+            return await self._written(inline, self._put_sync, key, data, mode)
 
     async def _write_stream(
         self,
@@ -476,7 +482,7 @@ class LocalProvider(Provider):
 
     async def _makedirs(self, key: str) -> None:
         with mapped(key, writing=True):
-            await self._retried(True, self._makedirs_sync, key)
+            await self._written(True, self._makedirs_sync, key)
 
     # -- listings -------------------------------------------------------------
 
@@ -488,6 +494,7 @@ class LocalProvider(Provider):
         fd = self._open_folder(folder)
         if fd is None:
             return
+        # Depth first in key order: each level is (its key, its fd, the rest of its entries).
         stack: list[tuple[str, int, Iterator[tuple[str, os.DirEntry[str]]]]] = []
         listed = 0
         try:
@@ -495,27 +502,24 @@ class LocalProvider(Provider):
                 stack.append((folder, fd, iter(self._dir.entries(fd))))
             while stack:
                 base, fd_dir, entries = stack[-1]
-                pair = next(entries, None)
-                if pair is None:
+                for sort_name, entry in entries:
+                    if sort_name[-1] == "/":  # a folder: its objects come next
+                        try:
+                            child = os.open(entry.name, DIR_FLAGS, dir_fd=fd_dir)
+                        except OSError:
+                            continue
+                        stack.append((base + sort_name, child, iter(self._dir.entries(child))))
+                        break
+                    meta = entry_meta(base, entry)
+                    if meta is None:
+                        continue
+                    yield meta
+                    listed += 1
+                    if not listed % LIST_TURN:  # let other tasks (and a cancellation) in
+                        await asyncio.sleep(0)
+                else:  # this folder is done
                     os.close(fd_dir)
                     stack.pop()
-                    continue
-                sort_name, entry = pair
-                if sort_name.endswith("/"):
-                    try:
-                        child = os.open(entry.name, DIR_FLAGS, dir_fd=fd_dir)
-                    except OSError:
-                        continue
-                    stack.append((base + sort_name, child, iter(self._dir.entries(child))))
-                    continue
-                try:
-                    st = entry.stat(follow_symlinks=False)
-                except FileNotFoundError:
-                    continue
-                yield object_meta(base + entry.name, st)
-                listed += 1
-                if not listed % LIST_TURN:  # let other tasks (and a cancellation) in
-                    await asyncio.sleep(0)
         finally:
             for _, fd_dir, _ in stack:
                 os.close(fd_dir)
@@ -528,14 +532,12 @@ class LocalProvider(Provider):
             objects, folders = [], []
             with mapped(folder):
                 for sort_name, entry in self._dir.entries(fd):
-                    if sort_name.endswith("/"):
+                    if sort_name[-1] == "/":
                         folders.append(folder + sort_name)
                         continue
-                    try:  # (not ``suppress``: a context manager per file costs a third)
-                        st = entry.stat(follow_symlinks=False)
-                    except FileNotFoundError:
-                        continue  # removed since the folder was read
-                    objects.append(object_meta(folder + entry.name, st))
+                    meta = entry_meta(folder, entry)
+                    if meta is not None:
+                        objects.append(meta)
             return Listing(tuple(objects), tuple(folders))
         finally:
             os.close(fd)
