@@ -3,7 +3,8 @@
 ``redis_cluster`` starts 3 primaries and 3 replicas on free loopback ports
 (each with its own free cluster-bus port), joins them with ``redis-cli
 --cluster create --cluster-replicas 1 --cluster-yes`` and waits until every
-node reports ``cluster_state:ok``. A short ``cluster-node-timeout`` (2 s)
+node reports ``cluster_state:ok`` (a start that fails, as when another process
+took a chosen port first, is tried again on fresh ports). A short ``cluster-node-timeout`` (2 s)
 makes a failover take a few seconds. Tests that kill nodes take a cluster
 of their own (``disposable_redis_cluster``), so the session's stays whole.
 Everything is stopped and removed at the end. Without ``redis-server`` or
@@ -16,6 +17,7 @@ it rejoins as a replica, so the cluster is whole for the tests after.
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import tempfile
@@ -40,6 +42,7 @@ __all__ = [
 _NODES = 6
 _NODE_TIMEOUT_MS = 2000  # short failovers, yet no flapping on a loaded machine
 _READY_TIMEOUT = 30.0
+_START_ATTEMPTS = 3
 
 
 def ask(port: int, *command: str, timeout: float = 2.0) -> str:
@@ -128,10 +131,27 @@ def running_cluster() -> Iterator[Cluster]:
     """A 6-node Redis Cluster (3 primaries, 3 replicas) on loopback, stopped after."""
     binary = require_binary("redis-server", "a Redis Cluster needs it: ")
     cli = require_binary("redis-cli", "a Redis Cluster needs it: ")
-    ports = [_free_port() for _ in range(_NODES)]
-    bus_ports = [_free_port() for _ in range(_NODES)]
     with tempfile.TemporaryDirectory(prefix="sr-redis-cluster-") as folder:
-        cluster = Cluster(binary, folder, ports, bus_ports)
+        cluster = _started(binary, cli, folder)
+        try:
+            yield cluster
+        finally:
+            cluster.stop()
+
+
+def _started(binary: str, cli: str, folder: str) -> Cluster:
+    """A cluster that became ready, on fresh ports.
+
+    A free port is chosen before the node binds it, so another process (the
+    other pytest-xdist worker starting its own cluster at the same moment) can
+    take it in between; a start that fails is tried again on other ports, in a
+    folder of its own (no node config of the failed try is reused).
+    """
+    for attempt in range(1, _START_ATTEMPTS + 1):
+        ports = [_free_port() for _ in range(_NODES)]
+        bus_ports = [_free_port() for _ in range(_NODES)]
+        cluster = Cluster(binary, os.path.join(folder, str(attempt)), ports, bus_ports)
+        os.mkdir(cluster.folder)
         try:
             for port in ports:
                 cluster.start(port)
@@ -139,11 +159,14 @@ def running_cluster() -> Iterator[Cluster]:
                 [cli, "--cluster", "create", *[f"127.0.0.1:{port}" for port in ports],
                  "--cluster-replicas", "1", "--cluster-yes"],
                 check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=60,
-            )
+            )  # fmt: skip
             cluster.wait_ok()
-            yield cluster
-        finally:
+            return cluster
+        except (RuntimeError, subprocess.SubprocessError):
             cluster.stop()
+            if attempt == _START_ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")
 
 
 @pytest.fixture(scope="session")
