@@ -7,6 +7,9 @@ and storeroom's ``LocalProvider``. Ratios are against plain synchronous Python,
 which does the same work as storeroom, like for like:
 
 - a write is atomic: a unique temp file (``O_EXCL``), then ``os.replace``;
+  the row "sync, storeroom's calls" makes the system calls a storeroom put
+  makes for its guarantees (see ``sync_write_guarded``), in plain Python: the
+  floor storeroom's own ratio can approach;
 - a listing gives every file with its size and time: ``os.scandir`` of each
   folder plus the ``stat`` it needs (``iter`` of 5,000 files in 50 folders,
   and ``list_dir`` of one folder of 5,000 files).
@@ -22,10 +25,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import fcntl
 import os
 import shutil
 import sys
 import tempfile
+import time
 from collections.abc import Awaitable, Callable
 
 import aiofiles
@@ -39,6 +44,8 @@ from _harness import Case, gather_limited, print_table, run_case
 from storeroom.providers.local import LocalProvider
 
 PAYLOAD = os.urandom(4096)
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 #: The folder of the list_dir case (left out of the recursive listing).
 FLAT = "flat"
 
@@ -63,7 +70,9 @@ class Contenders:
 
     def __init__(self, base: str, names: list[str]) -> None:
         self.names = names
-        self.roots = {name: os.path.join(base, name) for name in ("sync", "aiofiles", "obstore")}
+        self.roots = {
+            name: os.path.join(base, name) for name in ("sync", "guarded", "aiofiles", "obstore")
+        }
         for root in self.roots.values():
             os.makedirs(root)
             for folder in {os.path.dirname(n) for n in names}:
@@ -84,6 +93,40 @@ class Contenders:
             finally:
                 os.close(fd)
             os.replace(tmp, path)
+
+    def sync_write_guarded(self) -> None:
+        """The system calls a storeroom put makes, in plain Python: what its guarantees cost.
+
+        The folder opened without following links (confinement), the temp file
+        stamped with a fresh nanosecond mtime and ``fstat``-ed (an etag that is
+        never reused), and the rename under the folder's ``flock`` (linearizable
+        next to a compare-and-swap). No Python of storeroom's, no event loop:
+        the floor a storeroom put can approach, not pass.
+        """
+        root_fd = os.open(self.roots["guarded"], _DIR_FLAGS)
+        try:
+            for n, name in enumerate(self.names):
+                folder, _, leaf = name.rpartition("/")
+                fd_dir = os.open(folder, _DIR_FLAGS, dir_fd=root_fd)
+                try:
+                    tmp = f".t-{n}"
+                    fd = os.open(tmp, _TEMP_FLAGS, 0o666, dir_fd=fd_dir)
+                    try:
+                        os.write(fd, PAYLOAD)
+                        stamp = time.time_ns()
+                        os.utime(fd, ns=(stamp, stamp))
+                        os.fstat(fd)
+                    finally:
+                        os.close(fd)
+                    fcntl.flock(fd_dir, fcntl.LOCK_EX)
+                    try:
+                        os.replace(tmp, leaf, src_dir_fd=fd_dir, dst_dir_fd=fd_dir)
+                    finally:
+                        fcntl.flock(fd_dir, fcntl.LOCK_UN)
+                finally:
+                    os.close(fd_dir)
+        finally:
+            os.close(root_fd)
 
     def sync_read(self) -> None:
         root = self.roots["sync"]
@@ -204,6 +247,7 @@ async def main(count: int, repeat: int, where: str | None) -> None:
                 count,
                 {
                     "sync python": _sync(c.sync_write),
+                    "sync, storeroom's calls": _sync(c.sync_write_guarded),
                     "aiofiles": _each(c.names, c.aiofiles_write, concurrency),
                     "obstore LocalStore": _each(c.names, c.obstore_write, concurrency),
                     "storeroom": _each(c.names, c.storeroom_write, concurrency),
