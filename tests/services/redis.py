@@ -23,7 +23,8 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 import pytest
 import redis
@@ -46,10 +47,58 @@ def _answers_ping(host: str, port: int) -> bool:
         return False
 
 
+def _pid_serving(port: int) -> int | None:
+    """The process id the server on ``127.0.0.1:port`` reports (``INFO server``)."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1.0) as sock:
+            sock.sendall(b"INFO server\r\n")
+            reply = b""
+            while b"process_id:" not in reply or not reply.endswith(b"\r\n"):
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                reply += chunk
+    except OSError:
+        return None
+    for line in reply.decode(errors="replace").splitlines():
+        if line.startswith("process_id:"):
+            return int(line.partition(":")[2])
+    return None
+
+
+_S = TypeVar("_S")
+#: How many times a setup of several servers is started before its failure counts.
+START_ATTEMPTS = 3
+
+
+def first_started(start: Callable[[int], _S]) -> _S:
+    """``start(attempt)`` until one succeeds, at most :data:`START_ATTEMPTS` times.
+
+    A setup of several servers chooses free ports before its servers bind them,
+    so another process (the other pytest-xdist worker starting its own setup at
+    the same moment) can take one in between: such a start fails
+    (``RuntimeError``) and is tried again on fresh ports. ``start`` stops what
+    it started before it raises.
+    """
+    for attempt in range(1, START_ATTEMPTS + 1):
+        try:
+            return start(attempt)
+        except (RuntimeError, subprocess.SubprocessError):
+            if attempt == START_ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")
+
+
 def _start_server(
     binary: str, port: int, folder: str, *extra: str, config: str | None = None
 ) -> subprocess.Popen[bytes]:
-    """A ``redis-server`` on ``127.0.0.1:port`` (``config``: a file to start from), answering."""
+    """A ``redis-server`` on ``127.0.0.1:port`` (``config``: a file to start from), answering.
+
+    The server that answers must be this one: a free port is chosen before the
+    server binds it, and another process (another pytest-xdist worker starting
+    its own servers) may take it first; then this fails rather than hand over
+    somebody else's server.
+    """
     process = subprocess.Popen(
         [binary, *([config] if config else []), "--port", str(port), "--bind", "127.0.0.1",
          "--save", "", "--appendonly", "no", "--dir", folder, *extra],
@@ -59,7 +108,11 @@ def _start_server(
     deadline = time.monotonic() + _START_TIMEOUT
     while time.monotonic() < deadline:
         if _answers_ping("127.0.0.1", port):
-            return process
+            if _pid_serving(port) == process.pid:
+                return process
+            process.kill()
+            process.wait()
+            raise RuntimeError(f"another process took 127.0.0.1:{port} first")
         if process.poll() is not None:
             break
         time.sleep(0.05)

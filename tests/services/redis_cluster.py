@@ -4,9 +4,10 @@
 (each with its own free cluster-bus port), joins them with ``redis-cli
 --cluster create --cluster-replicas 1 --cluster-yes`` and waits until every
 node reports ``cluster_state:ok`` (a start that fails, as when another process
-took a chosen port first, is tried again on fresh ports). A short ``cluster-node-timeout`` (2 s)
-makes a failover take a few seconds. Tests that kill nodes take a cluster
-of their own (``disposable_redis_cluster``), so the session's stays whole.
+took a chosen port first, is tried again on fresh ports: ``first_started``). A
+short ``cluster-node-timeout`` (2 s) makes a failover take a few seconds.
+Tests that kill nodes take a cluster of their own (``disposable_redis_cluster``),
+so the session's stays whole.
 Everything is stopped and removed at the end. Without ``redis-server`` or
 ``redis-cli`` the tests are skipped saying why (failed under ``CI=true``);
 nothing is installed.
@@ -29,7 +30,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from tests.services.cloud import _free_port, _stop
-from tests.services.redis import _start_server, require_binary
+from tests.services.redis import _start_server, first_started, require_binary
 
 __all__ = [
     "Cluster",
@@ -42,7 +43,6 @@ __all__ = [
 _NODES = 6
 _NODE_TIMEOUT_MS = 2000  # short failovers, yet no flapping on a loaded machine
 _READY_TIMEOUT = 30.0
-_START_ATTEMPTS = 3
 
 
 def ask(port: int, *command: str, timeout: float = 2.0) -> str:
@@ -140,18 +140,13 @@ def running_cluster() -> Iterator[Cluster]:
 
 
 def _started(binary: str, cli: str, folder: str) -> Cluster:
-    """A cluster that became ready, on fresh ports.
+    """A cluster that became ready, on fresh ports (see :func:`first_started`)."""
 
-    A free port is chosen before the node binds it, so another process (the
-    other pytest-xdist worker starting its own cluster at the same moment) can
-    take it in between; a start that fails is tried again on other ports, in a
-    folder of its own (no node config of the failed try is reused).
-    """
-    for attempt in range(1, _START_ATTEMPTS + 1):
+    def start(attempt: int) -> Cluster:
         ports = [_free_port() for _ in range(_NODES)]
         bus_ports = [_free_port() for _ in range(_NODES)]
         cluster = Cluster(binary, os.path.join(folder, str(attempt)), ports, bus_ports)
-        os.mkdir(cluster.folder)
+        os.mkdir(cluster.folder)  # a folder per try: no node config of a failed one is reused
         try:
             for port in ports:
                 cluster.start(port)
@@ -161,12 +156,12 @@ def _started(binary: str, cli: str, folder: str) -> Cluster:
                 check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=60,
             )  # fmt: skip
             cluster.wait_ok()
-            return cluster
-        except (RuntimeError, subprocess.SubprocessError):
+        except BaseException:
             cluster.stop()
-            if attempt == _START_ATTEMPTS:
-                raise
-    raise AssertionError("unreachable")
+            raise
+        return cluster
+
+    return first_started(start)
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,7 @@ sentinels then make it a replica of the new one).
 
 from __future__ import annotations
 
+import os
 import subprocess
 import tempfile
 import time
@@ -24,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from tests.services.cloud import _free_port, _stop
-from tests.services.redis import _start_server, require_binary
+from tests.services.redis import _start_server, first_started, require_binary
 from tests.services.redis_cluster import ask
 
 __all__ = [
@@ -113,16 +114,27 @@ def running_sentinels() -> Iterator[SentinelSetup]:
     """A primary, a replica and three sentinels on loopback, stopped after."""
     binary = require_binary("redis-server", "Sentinel tests need it: ")
     with tempfile.TemporaryDirectory(prefix="sr-redis-sentinel-") as folder:
-        setup = SentinelSetup(
-            binary, folder, [_free_port() for _ in range(2)], [_free_port() for _ in range(3)]
-        )
+
+        def start(attempt: int) -> SentinelSetup:
+            setup = SentinelSetup(
+                binary, os.path.join(folder, str(attempt)),
+                [_free_port() for _ in range(2)], [_free_port() for _ in range(3)],
+            )  # fmt: skip
+            os.mkdir(setup.folder)
+            try:
+                primary, replica = setup.data_ports
+                setup.start_data(primary)
+                setup.start_data(replica, replica_of=primary)
+                for port in setup.sentinel_ports:
+                    setup.start_sentinel(port, primary)
+                setup.wait_ready(primary)
+            except BaseException:
+                setup.stop()
+                raise
+            return setup
+
+        setup = first_started(start)
         try:
-            primary, replica = setup.data_ports
-            setup.start_data(primary)
-            setup.start_data(replica, replica_of=primary)
-            for port in setup.sentinel_ports:
-                setup.start_sentinel(port, primary)
-            setup.wait_ready(primary)
             yield setup
         finally:
             setup.stop()
