@@ -104,10 +104,33 @@ async def test_pipes_and_sockets_in_a_folder_are_not_objects(tmp_path: Path) -> 
             assert listing.objects[0].size == 5
             for name in ("run/pipe", "run/sock"):
                 assert not await provider.exists(name)
-                with pytest.raises(NotFound):
-                    await provider.read(name)  # (opening the pipe never blocks)
+                assert isinstance(await _read_unblocking(root, name), NotFound)
     finally:
         listener.close()
+
+
+async def _read_unblocking(root: Path, name: str) -> BaseException | None:
+    """What reading ``name`` raises, read in a thread by a provider of its own; a read
+    stuck opening a pipe (waiting for a writer) is freed and fails the test."""
+
+    def attempt() -> BaseException | None:
+        async def read() -> None:
+            async with LocalProvider(root) as provider:
+                await provider.read(name)
+
+        try:
+            asyncio.run(read())
+        except Exception as exc:
+            return exc
+        return None
+
+    reading = asyncio.ensure_future(asyncio.to_thread(attempt))
+    done, _ = await asyncio.wait({reading}, timeout=10)
+    if not done:
+        os.close(os.open(root / name, os.O_WRONLY | os.O_NONBLOCK))  # a writer frees it
+        await reading
+        pytest.fail(f"reading {name!r} waited for a writer to open the pipe")
+    return reading.result()
 
 
 async def test_storeroom_leaves_no_files_of_its_own_in_the_users_folders(tmp_path: Path) -> None:
