@@ -188,11 +188,10 @@ class LocalProvider(Provider):
     def _stat(self, key: str) -> os.stat_result:
         return self._fresh(False, self._dir.stat, key)
 
-    async def _written(self, inline: bool, func: Callable[..., _T], *args: Any) -> _T:
-        """Run the write ``func(*args)`` inline or in a thread; if it met ``ENOENT``
-        (so has not landed) in a root since replaced, once more on the new root."""
-        if inline:  # no awaits in between: the common small write costs one call
-            return self._fresh(True, func, *args)
+    async def _written(self, func: Callable[..., _T], *args: Any) -> _T:
+        """Run the write ``func(*args)`` in a thread; if it met ``ENOENT`` (so has not
+        landed) in a root since replaced, once more on the new root. (Inline, a
+        write is ``_fresh(True, ...)``.)"""
         try:
             return await asyncio.to_thread(func, *args)
         except FileNotFoundError as exc:
@@ -269,7 +268,7 @@ class LocalProvider(Provider):
         """The folder of ``key`` (made if missing), swept of dead temp files once."""
         fd_dir, name = self._dir.open_parent(key, create=True)
         if self._sweep:
-            folder = paths.parent(key)
+            folder = key[: len(key) - len(name)]  # paths.parent(key), without a call: hot
             if folder not in self._swept:
                 if len(self._swept) >= _SWEPT_LIMIT:
                     self._swept.clear()
@@ -300,7 +299,7 @@ class LocalProvider(Provider):
             finally:
                 os.unlink(temp, dir_fd=fd_dir)
         else:
-            lock = self._locks.acquire(paths.parent(key), fd_dir)
+            lock = self._locks.acquire(key[: len(key) - len(name)], fd_dir)  # (its folder)
             try:
                 if isinstance(mode, IfMatch):
                     try:
@@ -350,9 +349,10 @@ class LocalProvider(Provider):
         content_type: str | None,
         metadata: Mapping[str, str] | None,
     ) -> ObjectMeta:
-        inline = not self.durable and len(data) <= self.inline_limit
         with mapped(key, writing=True):
-            return await self._written(inline, self._put_sync, key, data, mode)
+            if not self.durable and len(data) <= self.inline_limit:
+                return self._fresh(True, self._put_sync, key, data, mode)  # no await: cheap
+            return await self._written(self._put_sync, key, data, mode)
 
     async def _write_stream(
         self,
@@ -482,7 +482,7 @@ class LocalProvider(Provider):
 
     async def _makedirs(self, key: str) -> None:
         with mapped(key, writing=True):
-            await self._written(True, self._makedirs_sync, key)
+            self._fresh(True, self._makedirs_sync, key)
 
     # -- listings -------------------------------------------------------------
 
