@@ -11,7 +11,11 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+import stat
+import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -144,6 +148,48 @@ def test_links_fifos_are_skipped_with_reasons_unless_followed(tmp_path: Path) ->
     got = invoke(["--store", store, "cat", "c/file-link"], cwd=tmp_path).ok()
     assert got.out == b"not yours"
     assert {item["path"] for item in followed["skipped"]} == {"src/dangling", "src/pipe"}
+
+
+def test_get_writes_through_links_and_into_pipes_and_devices_never_over_them(
+    tmp_path: Path,
+) -> None:
+    store = str(tmp_path / "s")
+    (tmp_path / "a.txt").write_text("hello")
+    invoke(["--store", store, "put", "a.txt", "a.txt"], cwd=tmp_path).ok()
+
+    (tmp_path / "link").symlink_to("real.txt")
+    invoke(["--store", store, "get", "a.txt", "link"], cwd=tmp_path).ok()
+    assert (tmp_path / "link").is_symlink()
+    assert (tmp_path / "real.txt").read_text() == "hello"
+
+    os.mkfifo(tmp_path / "pipe")
+    line = invoke(["--store", store, "get", "a.txt", "pipe"], cwd=tmp_path).failed(1)
+    assert "nobody reads" in line  # no reader: refused at once, never waiting
+    with ThreadPoolExecutor(1) as pool:
+        reading = pool.submit((tmp_path / "pipe").read_bytes)  # blocks until a writer opens
+        while not reading.running():
+            time.sleep(0.01)
+        for _ in range(200):  # until the reader has opened its end
+            result = invoke(["--store", store, "get", "a.txt", "pipe"], cwd=tmp_path)
+            if result.code == 0:
+                break
+            time.sleep(0.02)
+        assert reading.result(timeout=10) == b"hello"
+    assert stat.S_ISFIFO((tmp_path / "pipe").lstat().st_mode)
+
+    if os.geteuid() == 0:  # only root may make a device node
+        os.mknod(tmp_path / "null", 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+        invoke(["--store", store, "get", "a.txt", "null"], cwd=tmp_path).ok()
+        assert stat.S_ISCHR((tmp_path / "null").lstat().st_mode)
+
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(str(tmp_path / "sock"))
+    try:
+        line = invoke(["--store", store, "get", "a.txt", "sock"], cwd=tmp_path).failed(1)
+        assert "is a socket" in line
+    finally:
+        listener.close()
+    assert stat.S_ISSOCK((tmp_path / "sock").lstat().st_mode)
 
 
 def test_rm_r_of_an_artifact_store_asks_first(tmp_path: Path) -> None:

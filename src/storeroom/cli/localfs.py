@@ -12,6 +12,8 @@ target, then ``os.replace``. Keys are ``/``-separated paths under ``root``.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import errno
 import itertools
 import os
 import re
@@ -208,11 +210,25 @@ class LocalFiles:
     ) -> ObjectMeta:
         """Write the concatenated ``chunks`` to a temp file, then move it over ``key``.
 
+        As ``cp`` does, a symbolic link at ``key`` is written through (the file
+        it names is replaced, the link stays) and a device or a named pipe is
+        written into, never replaced by a file; a pipe must have a reader.
         A local file's content type is its extension's; ``content_type`` is not kept.
         """
         if metadata:
             raise NotSupported("local files do not keep user metadata", path=key)
         target = self.path(paths.validate_address(key))
+        with mapped(target, writing=True):
+            if os.path.islink(target):
+                target = os.path.realpath(target)
+            try:
+                mode = os.stat(target).st_mode
+            except (FileNotFoundError, NotADirectoryError):
+                mode = stat.S_IFREG  # (a new file)
+        if stat.S_ISSOCK(mode):
+            raise NotSupported(f"{target!r} is a socket: nothing can be written into it", path=key)
+        if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISFIFO(mode):
+            return await self._write_into(key, target, chunks)
         folder = os.path.dirname(target)
         temp = os.path.join(folder, f"{_TEMP_PREFIX}{self._token}-{next(self._serial)}")
         with mapped(target, writing=True):
@@ -237,6 +253,31 @@ class LocalFiles:
                     os.unlink(temp)
                 raise
         return object_meta(key, st)
+
+    async def _write_into(
+        self, key: str, target: str, chunks: AsyncIterable[bytes] | Iterable[bytes]
+    ) -> ObjectMeta:
+        """Write ``chunks`` into the device or named pipe ``target`` (no temp file)."""
+        with mapped(target, writing=True):
+            try:  # (non-blocking: a pipe without a reader fails now, not never)
+                fd = os.open(target, os.O_WRONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+            except OSError as exc:
+                if exc.errno != errno.ENXIO:
+                    raise
+                raise NotFound(f"{target!r} is a named pipe that nobody reads", path=key) from None
+            os.set_blocking(fd, True)
+            with SharedFd(fd) as shared:
+                size = 0
+                if isinstance(chunks, AsyncIterable):
+                    async for chunk in chunks:
+                        await shared.run(False, write_all, chunk)
+                        size += len(chunk)
+                else:
+                    for chunk in chunks:
+                        await shared.run(False, write_all, chunk)
+                        size += len(chunk)
+                st = os.fstat(fd)
+        return dataclasses.replace(object_meta(key, st), size=size)
 
     async def aclose(self) -> None:
         """Nothing to release: every file is closed after each operation."""
