@@ -6,22 +6,28 @@
 - names other tools wrote (``draft.``, ``con.txt``, NFD) are listed, read,
   copied and deleted;
 - what is not a regular file (a pipe, a socket) is no object: never listed;
+- a folder a listing cannot read is reported (skipped, with why), never hidden;
 - storeroom leaves none of its own files in the user's folders.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
+import json
 import os
 import shutil
 import socket
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
 from storeroom import IfMatch, NotFound, NotSupported, StorageError
 from storeroom.providers.local import LocalProvider
-from storeroom.providers.local.posix import TEMP_PREFIX
+from storeroom.providers.local.posix import TEMP_PREFIX, RootDir
 
 FOREIGN = ("draft.", "con.txt", "cafe\u0301.md", "trailing ", "dir./NUL", "x\udcff.bin")
 
@@ -131,6 +137,90 @@ async def _read_unblocking(root: Path, name: str) -> BaseException | None:
         await reading
         pytest.fail(f"reading {name!r} waited for a writer to open the pipe")
     return reading.result()
+
+
+_UNREADABLE_FOLDERS = """
+import asyncio, json, os, sys
+from storeroom.providers.local import LocalProvider
+
+async def main(root):
+    out = {}
+    async with LocalProvider(root) as provider:
+        skipped = []
+        out["all"] = [meta.path async for meta in provider.iter("", skipped=skipped)]
+        out["skipped"] = sorted([item.path, item.reason] for item in skipped)
+        for folder in ("no-search/", "no-read/"):
+            for call in ("list", "list_dir"):
+                try:
+                    await getattr(provider, call)(folder)
+                    out[call + " " + folder] = "listed"
+                except Exception as exc:
+                    out[call + " " + folder] = type(exc).__name__
+    print(json.dumps(out))
+
+asyncio.run(main(sys.argv[1]))
+"""
+
+
+def test_folders_that_cannot_be_read_are_reported_not_hidden() -> None:
+    """Run as a user without the permissions (root passes every permission check)."""
+    base = Path(tempfile.mkdtemp(prefix="sr-perm-"))
+    try:
+        base.chmod(0o777)
+        for folder, mode in (("no-search", 0o600), ("no-read", 0o300)):
+            (base / folder).mkdir()
+            (base / folder / "f").write_bytes(b"x")
+            (base / folder).chmod(mode)
+        (base / "top").write_bytes(b"x")
+        command = [sys.executable, "-c", _UNREADABLE_FOLDERS, str(base)]
+        if os.geteuid() == 0:
+            if shutil.which("setpriv") is None:
+                pytest.skip("running as root, and setpriv (util-linux) is missing to drop it")
+            command = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *command]
+            for path in (base / "top", base / "no-search", base / "no-read"):
+                os.chown(path, 65534, 65534)  # the owner's bits are the ones that count
+        result = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout) == {
+            "all": ["top"],
+            "skipped": [
+                ["no-read/", "the folder cannot be read: Permission denied"],
+                ["no-search/", "its files cannot be read: Permission denied"],
+            ],
+            "list no-search/": "PermissionDenied",
+            "list_dir no-search/": "PermissionDenied",
+            "list no-read/": "PermissionDenied",
+            "list_dir no-read/": "PermissionDenied",
+        }
+    finally:
+        for folder in ("no-search", "no-read"):
+            (base / folder).chmod(0o700)
+        shutil.rmtree(base)
+
+
+async def test_a_listing_that_runs_out_of_descriptors_fails_typed_and_leaks_none(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "root"
+    for n in range(3):
+        (root / f"d{n}" / "e").mkdir(parents=True)
+        (root / f"d{n}" / "e" / "f").write_bytes(b"x")
+    entries = RootDir.entries
+    calls = 0
+
+    def failing(fd: int) -> list[tuple[str, os.DirEntry[str]]]:
+        nonlocal calls
+        calls += 1
+        if calls == 3:
+            raise OSError(errno.EMFILE, "Too many open files")
+        return entries(fd)
+
+    async with LocalProvider(root) as provider:
+        before = len(os.listdir("/proc/self/fd"))
+        monkeypatch.setattr(RootDir, "entries", staticmethod(failing))
+        with pytest.raises(StorageError, match="Too many open files"):
+            await provider.list()
+        assert len(os.listdir("/proc/self/fd")) == before
 
 
 async def test_storeroom_leaves_no_files_of_its_own_in_the_users_folders(tmp_path: Path) -> None:

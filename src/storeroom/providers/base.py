@@ -157,11 +157,13 @@ PutMode = Union[Literal["overwrite", "create"], IfMatch]  # noqa: UP007
 
 @dataclass(frozen=True, slots=True)
 class SkippedKey:
-    """A listed name that cannot be addressed safely, so it is not listed as an object.
+    """A listed name that is not listed as an object: it cannot be addressed safely,
+    or (a local folder) it cannot be read.
 
     Attributes:
-        path: the name as the backend listed it (``"../x"``, ``"a//b"``, ``"/abs"``).
-        reason: which addressing rule it breaks, in words.
+        path: the name as the backend listed it (``"../x"``, ``"a//b"``, ``"/abs"``,
+            a folder ``"private/"``).
+        reason: which addressing rule it breaks, or why it cannot be read, in words.
     """
 
     path: str

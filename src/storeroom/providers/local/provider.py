@@ -502,27 +502,59 @@ class LocalProvider(Provider):
                 stack.append((folder, fd, iter(self._dir.entries(fd))))
             while stack:
                 base, fd_dir, entries = stack[-1]
+                finished = True  # unless a sub-folder is to be listed first
                 for sort_name, entry in entries:
                     if sort_name[-1] == "/":  # a folder: its objects come next
-                        try:
-                            child = os.open(entry.name, DIR_FLAGS, dir_fd=fd_dir)
-                        except OSError:
-                            continue
-                        stack.append((base + sort_name, child, iter(self._dir.entries(child))))
-                        break
-                    meta = entry_meta(base, entry)
+                        below = self._open_below(fd_dir, base + sort_name, entry.name)
+                        if isinstance(below, SkippedKey):
+                            yield below
+                        elif below is not None:
+                            stack.append(below)
+                            finished = False
+                            break
+                        continue
+                    try:
+                        meta = entry_meta(base, entry)
+                    except PermissionError as exc:  # a folder that may be read, not searched:
+                        if base == folder:  # (the one asked for, as list_dir says)
+                            raise os_error(exc, folder) from exc
+                        yield SkippedKey(base, f"its files cannot be read: {exc.strerror}")
+                        break  # the same for every entry left
                     if meta is None:
                         continue
                     yield meta
                     listed += 1
                     if not listed % LIST_TURN:  # let other tasks (and a cancellation) in
                         await asyncio.sleep(0)
-                else:  # this folder is done
+                if finished:
                     os.close(fd_dir)
                     stack.pop()
         finally:
             for _, fd_dir, _ in stack:
                 os.close(fd_dir)
+
+    def _open_below(
+        self, fd_dir: int, key: str, name: str
+    ) -> tuple[str, int, Iterator[tuple[str, os.DirEntry[str]]]] | SkippedKey | None:
+        """The sub-folder ``name`` (key ``key``, ending in ``/``) of a listing, opened
+        with its entries; a :class:`SkippedKey` if it cannot be read, None if it is
+        gone or no longer a folder."""
+        with mapped(key):
+            try:
+                child = os.open(name, DIR_FLAGS, dir_fd=fd_dir)
+            except (FileNotFoundError, NotADirectoryError):
+                return None  # removed, or replaced by a file, since the folder was read
+            except PermissionError as exc:
+                return SkippedKey(key, f"the folder cannot be read: {exc.strerror}")
+            except OSError as exc:
+                if exc.errno == errno.ELOOP:
+                    return None  # replaced by a symbolic link: not a folder of the store
+                raise
+            try:
+                return key, child, iter(self._dir.entries(child))
+            except BaseException:
+                os.close(child)
+                raise
 
     async def _list_dir(self, folder: str) -> Listing:
         fd = self._open_folder(folder)
