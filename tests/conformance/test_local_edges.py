@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from storeroom import IfMatch, NotFound, NotSupported, StorageError
+from storeroom import AlreadyExists, IfMatch, NotFound, NotSupported, StorageError
 from storeroom.providers.local import LocalProvider
 from storeroom.providers.local.posix import TEMP_PREFIX, RootDir
 
@@ -221,6 +221,20 @@ async def test_a_listing_that_runs_out_of_descriptors_fails_typed_and_leaks_none
         with pytest.raises(StorageError, match="Too many open files"):
             await provider.list()
         assert len(os.listdir("/proc/self/fd")) == before
+
+
+async def test_rename_onto_a_hard_link_of_itself_moves_it(tmp_path: Path) -> None:
+    """``rename(2)`` between two names of one file does nothing; a rename must still move."""
+    root = tmp_path / "root"
+    (root / "d").mkdir(parents=True)
+    (root / "a").write_bytes(b"data")
+    os.link(root / "a", root / "d" / "b")
+    async with LocalProvider(root) as provider:
+        with pytest.raises(AlreadyExists):
+            await provider.rename("a", "d/b", overwrite=False)
+        await provider.rename("a", "d/b")
+        assert await provider.list() == ["d/b"]
+        assert await provider.read("d/b") == b"data"
 
 
 async def test_storeroom_leaves_no_files_of_its_own_in_the_users_folders(tmp_path: Path) -> None:

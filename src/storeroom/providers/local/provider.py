@@ -453,7 +453,10 @@ class LocalProvider(Provider):
             try:
                 with self._locks.hold((paths.parent(src), src_dir), (paths.parent(dst), dst_dir)):
                     try:
-                        if overwrite:
+                        if overwrite and _same_file(src_dir, src_name, dst_dir, dst_name):
+                            # rename(2) between two names of one file does nothing at all
+                            os.unlink(src_name, dir_fd=src_dir)
+                        elif overwrite:
                             os.replace(src_name, dst_name, src_dir_fd=src_dir, dst_dir_fd=dst_dir)
                         else:
                             os.link(src_name, dst_name, src_dir_fd=src_dir,
@@ -576,3 +579,13 @@ class LocalProvider(Provider):
 
     async def aclose(self) -> None:
         self._dir.close()
+
+
+def _same_file(dir_a: int, name_a: str, dir_b: int, name_b: str) -> bool:
+    """Whether two names are links to one file (hard links another tool made)."""
+    try:
+        a = os.stat(name_a, dir_fd=dir_a, follow_symlinks=False)
+        b = os.stat(name_b, dir_fd=dir_b, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
