@@ -60,6 +60,23 @@ def test_a_local_path_with_a_nul_byte_is_a_usage_error(tmp_path: Path) -> None:
         assert "holds a NUL byte" in line, args
 
 
+def test_names_other_tools_wrote_are_read_as_ls_shows_them(tmp_path: Path) -> None:
+    store = tmp_path / "s"
+    for name in ("trail.", "con.txt", "dir./in.txt"):
+        (store / name).parent.mkdir(parents=True, exist_ok=True)
+        (store / name).write_bytes(b"theirs")
+    args = ["--store", str(store)]
+    listed = invoke([*args, "ls", "-r"], cwd=tmp_path).ok().text.split()
+    for name in ("trail.", "con.txt", "dir./in.txt"):
+        assert name in listed
+        assert invoke([*args, "cat", name], cwd=tmp_path).ok().out == b"theirs"
+        invoke([*args, "get", name, str(tmp_path / "got")], cwd=tmp_path).ok()
+        assert (tmp_path / "got").read_bytes() == b"theirs"
+        invoke([*args, "rm", name], cwd=tmp_path).ok()
+    line = invoke([*args, "put", "got", "new."], cwd=tmp_path).failed(1)
+    assert "new." in line  # a new name still follows the rules for new keys
+
+
 def test_errors_under_json_are_json_on_stderr(tmp_path: Path) -> None:
     result = invoke(["cat", "missing.txt", "--json"], cwd=tmp_path)
     assert (result.code, result.out) == (1, b"")

@@ -155,6 +155,25 @@ def test_bad_input_through_every_door(url: str) -> None:
         fsspec.open("storeroom://a.txt", "rb").open()
 
 
+def test_names_other_tools_wrote_are_read_as_they_are_listed(tmp_path: Path) -> None:
+    names = ["trail.", "con.txt", "cafe\u0301.md", "dir./in.txt"]
+    for name in names:
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_bytes(name.encode())
+    fs = StoreroomFileSystem(str(tmp_path))
+    assert sorted(fs.find("")) == sorted(names)
+    for name in names:
+        assert fs.exists(name)
+        assert fs.info(name)["size"] == len(name.encode())
+        assert fs.cat_file(name) == name.encode()
+        with fs.open(name, "rb") as f:
+            assert f.read() == name.encode()
+        fs.rm(name)
+        assert not fs.exists(name)
+    with pytest.raises(InvalidPath):  # a new name still follows the rules for new keys
+        fs.pipe_file("trail.", b"1")
+
+
 def test_artifacts_as_versioned_read_only_paths() -> None:
     provider = storeroom.provider("memory://")
     store = storeroom.sync.wrap(ArtifactStore(provider))

@@ -77,8 +77,8 @@ def _clean_key(text: str, what: str) -> tuple[str, bool]:
     key = key.rstrip("/")
     if key in ("", "."):
         return "", True
-    try:
-        paths.validate_key(key)
+    try:  # names that exist (other tools' too); a new key is checked when it is written
+        paths.validate_address(key)
     except InvalidPath as exc:
         raise click.BadParameter(f"{exc}", param_hint=what) from None
     return key, folder

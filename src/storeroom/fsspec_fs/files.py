@@ -48,15 +48,19 @@ def strip(path: str) -> str:
 def key_of(path: str, *, reading: bool = True) -> str:
     """The checked key for ``path`` (``""`` for the top folder).
 
+    The check is the one for names that exist (what a listing shows, other
+    tools' names included: ``trail.``, ``con.txt``); a name being made is
+    checked against the stricter rules for new keys by the provider.
+
     Raises:
-        FileNotFoundError: ``reading`` and the path cannot be a key.
-        InvalidPath: not ``reading`` and the path cannot be a key.
+        FileNotFoundError: ``reading`` and the path cannot name an object.
+        InvalidPath: not ``reading`` and the path cannot name an object.
     """
     key = strip(path)
     if not key:
         return ""
     try:
-        return paths.validate_key(key)
+        return paths.validate_address(key)
     except InvalidPath as exc:
         if not reading:
             raise
