@@ -221,12 +221,20 @@ class FileStore(FileStorage, AsyncResource):
         try:
             current = await self.provider.get(key)
         except NotFound:
-            try:
-                return await self.provider.put(key, data, mode="create")
-            except StorageError as exc:
-                if exc.code != "already_exists":
-                    raise
-                return None
+            current = None
+        if current is None:
+            meta = await self._create_for_append(key, data)
+            if meta is None and not await self.provider.exists(key):
+                # Taken, yet no object: a writer that made and removed it (then this
+                # succeeds at once), or what is no object (a folder, a pipe) for good.
+                meta = await self._create_for_append(key, data)
+                if meta is None and not await self.provider.exists(key):
+                    raise NotSupported(
+                        f"{key!r} is taken by something that is not a file "
+                        "(a folder, a pipe or a device): nothing can be appended to it",
+                        path=key,
+                    )
+            return meta
         etag = current.meta.etag
         if etag is None:
             raise NotSupported(f"{key!r} has no etag to append against", path=key)
@@ -239,6 +247,15 @@ class FileStore(FileStorage, AsyncResource):
                 metadata=current.meta.metadata or None,
             )
         except PreconditionFailed:
+            return None
+
+    async def _create_for_append(self, key: str, data: bytes) -> ObjectMeta | None:
+        """Create ``key`` with ``data``; ``None`` if the name is taken."""
+        try:
+            return await self.provider.put(key, data, mode="create")
+        except StorageError as exc:
+            if exc.code != "already_exists":
+                raise
             return None
 
     async def delete(self, path: str) -> StorageResult:

@@ -18,14 +18,17 @@ import json
 import os
 import shutil
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
 
 from storeroom import AlreadyExists, IfMatch, NotFound, NotSupported, StorageError
+from storeroom.filestore import FileStore
 from storeroom.providers.local import LocalProvider
 from storeroom.providers.local.posix import TEMP_PREFIX, RootDir
 
@@ -235,6 +238,20 @@ async def test_rename_onto_a_hard_link_of_itself_moves_it(tmp_path: Path) -> Non
         await provider.rename("a", "d/b")
         assert await provider.list() == ["d/b"]
         assert await provider.read("d/b") == b"data"
+
+
+async def test_appending_to_a_folder_or_a_pipe_fails_at_once(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    (root / "dir.txt").mkdir(parents=True)
+    os.mkfifo(root / "pipe.txt")
+    async with FileStore(LocalProvider(root)) as store:
+        for name in ("dir.txt", "pipe.txt"):
+            started = time.monotonic()
+            result = await store.append_text(name, "line\n")
+            assert (result.success, result.metadata["code"]) == (False, "not_supported")
+            assert "not a file" in (result.error or "")
+            assert time.monotonic() - started < 2  # not after a round of retries
+    assert stat.S_ISFIFO((root / "pipe.txt").lstat().st_mode)
 
 
 async def test_storeroom_leaves_no_files_of_its_own_in_the_users_folders(tmp_path: Path) -> None:
