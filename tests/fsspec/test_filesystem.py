@@ -174,6 +174,39 @@ def test_names_other_tools_wrote_are_read_as_they_are_listed(tmp_path: Path) -> 
         fs.pipe_file("trail.", b"1")
 
 
+def test_a_folder_is_not_opened_as_an_empty_file(tmp_path: Path) -> None:
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "folder" / "x").write_bytes(b"x")
+    fs = StoreroomFileSystem(str(tmp_path))
+    with pytest.raises(IsADirectoryError):
+        fs.open("folder", "rb")
+
+
+def test_xb_of_a_large_file_is_exclusive_to_the_end(tmp_path: Path) -> None:
+    fs = StoreroomFileSystem(str(tmp_path))
+    f = fs.open("new.bin", "xb", block_size=2**20)
+    f.write(b"A" * 3 * 2**20)  # more than a block: written out before close
+    (tmp_path / "new.bin").write_bytes(b"another writer's")
+    with pytest.raises(FileExistsError):
+        f.close()
+    assert (tmp_path / "new.bin").read_bytes() == b"another writer's"
+    with fs.open("fresh.bin", "xb", block_size=2**20) as f:
+        f.write(b"B" * 3 * 2**20)
+    assert fs.cat_file("fresh.bin") == b"B" * 3 * 2**20
+
+
+def test_get_file_onto_a_folder_in_the_way_leaves_no_part_file(tmp_path: Path) -> None:
+    store, local = tmp_path / "store", tmp_path / "local"
+    store.mkdir()
+    (store / "f.txt").write_bytes(b"data")
+    (local / "in-the-way").mkdir(parents=True)
+    (local / "in-the-way" / "keep").write_bytes(b"k")
+    fs = StoreroomFileSystem(str(store))
+    with pytest.raises(IsADirectoryError):
+        fs.get_file("f.txt", str(local / "in-the-way"))
+    assert sorted(p.name for p in local.iterdir()) == ["in-the-way"]
+
+
 def test_artifacts_as_versioned_read_only_paths() -> None:
     provider = storeroom.provider("memory://")
     store = storeroom.sync.wrap(ArtifactStore(provider))

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 from typing import TYPE_CHECKING, Any
 
 from fsspec.caching import BaseCache
@@ -143,8 +144,11 @@ class StoreroomFile(AbstractBufferedFile):  # type: ignore[misc]
         key = files.key_of(path, reading=mode == "rb")
         if mode == "xb" and fs.exists(key):
             raise FileExistsError(f"{path!r} exists")
+        self._exclusive: list[bytes] = []  # "xb": the whole file, created at close
         super().__init__(fs, key, mode, *args, **kwargs)
         if mode == "rb":
+            if self.details.get("type") == "directory":
+                raise IsADirectoryError(errno.EISDIR, "is a folder", path)
             self.cache = ReadAhead(self.blocksize, self._fetch_range, self.size)
 
     def _fetch_range(self, start: int, end: int) -> memoryview:
@@ -168,10 +172,17 @@ class StoreroomFile(AbstractBufferedFile):  # type: ignore[misc]
 
     def _upload_chunk(self, final: bool = False) -> bool:
         data = self.buffer.getvalue()
+        if self.mode == "xb":
+            # Held until close: only one create-if-absent of the whole file is exclusive
+            # (a stream overwrites what another writer made meanwhile).
+            self._exclusive.append(data)
+            if final:
+                self.fs.pipe_file(self.path, b"".join(self._exclusive), mode="create")
+                self._exclusive = []
+            return True
         if self._upload is None:
             if final:
-                mode = "create" if self.mode == "xb" else "overwrite"
-                self.fs.pipe_file(self.path, data, mode=mode)
+                self.fs.pipe_file(self.path, data, mode="overwrite")
                 return True
             self._upload = _Upload(self.fs.provider, self.path)
         self._upload.send(data)
@@ -188,6 +199,7 @@ class StoreroomFile(AbstractBufferedFile):  # type: ignore[misc]
         self.close()
 
     def discard(self) -> None:
+        self._exclusive = []
         if self._upload is not None:
             self._upload.abort()
             self._upload = None

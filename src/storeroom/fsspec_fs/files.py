@@ -19,6 +19,7 @@ How it keeps its promises:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import os
 from collections.abc import AsyncIterator
@@ -256,6 +257,7 @@ async def get_file(provider: Provider, rpath: str, lpath: str, callback: Any) ->
             async for chunk in provider.stream(key, CHUNK):
                 await asyncio.to_thread(handle.write, chunk)
                 callback.relative_update(len(chunk))
+        os.replace(temp, lpath)  # (a folder in the way fails here: the temp goes too)
     except NotFound:
         os.unlink(temp)
         if not await provider.is_dir(key):
@@ -263,6 +265,6 @@ async def get_file(provider: Provider, rpath: str, lpath: str, callback: Any) ->
         os.makedirs(lpath, exist_ok=True)  # a folder: made, as fsspec's get expects
         return
     except BaseException:
-        os.unlink(temp)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)
         raise
-    os.replace(temp, lpath)
