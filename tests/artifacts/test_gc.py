@@ -7,8 +7,10 @@ Blob tests store with ``inline_limit=0``, so that even small content is a blob.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -17,7 +19,7 @@ from storeroom.artifactstore.gc import LEASE_KEY
 from storeroom.artifactstore.layout import BLOBS, blob_key, manifest_key, trash_key
 from storeroom.artifactstore.records import ArtifactVersion, dump_json, utcnow
 from storeroom.errors import AlreadyExists, NotSupported
-from storeroom.providers.base import Capabilities
+from storeroom.providers.base import Capabilities, ObjectMeta
 from storeroom.providers.memory import MemoryProvider
 
 from .conftest import payload
@@ -161,6 +163,70 @@ async def test_one_gc_at_a_time() -> None:
     await store.provider.put(LEASE_KEY, json.dumps(expired).encode())
     await store.gc()  # an expired lease is taken over
     assert not await store.provider.exists(LEASE_KEY)
+
+
+class SlowReplies(MemoryProvider):
+    """Writes of the gc lease land at once; their replies wait until ``answer`` is set."""
+
+    def __init__(self) -> None:
+        super().__init__("slow-replies")
+        self.answer = asyncio.Event()
+        self.waiting = asyncio.Event()
+
+    async def _reply(self, path: str) -> None:
+        if path == LEASE_KEY:
+            self.waiting.set()
+            await self.answer.wait()
+
+    async def put(self, path: str, data: bytes, **options: Any) -> ObjectMeta:
+        meta = await super().put(path, data, **options)
+        await self._reply(path)
+        return meta
+
+    async def delete(self, path: str) -> None:
+        await super().delete(path)
+        await self._reply(path)
+
+
+async def test_a_gc_cancelled_once_its_lease_landed_leaves_no_lease() -> None:
+    provider = SlowReplies()
+    store = ArtifactStore(provider)
+    await store.store_artifact("a", "x")
+    collecting = asyncio.ensure_future(store.gc())
+    await provider.waiting.wait()  # the lease is written; its reply has not come
+    assert await provider.exists(LEASE_KEY)
+    collecting.cancel()
+    provider.answer.set()
+    with pytest.raises(asyncio.CancelledError):
+        await collecting
+    for _ in range(10):  # the release, shielded, ends on its own
+        await asyncio.sleep(0)
+    assert not await provider.exists(LEASE_KEY)
+    await store.gc()  # the next gc is not refused
+
+
+async def test_a_gc_cancelled_while_it_releases_still_releases() -> None:
+    provider = MemoryProvider("slow-release")
+    store = ArtifactStore(provider)
+    await store.store_artifact("a", "x")
+    releasing, go_on = asyncio.Event(), asyncio.Event()
+
+    async def delete(path: str) -> None:
+        if path == LEASE_KEY:  # the release is under way: the cancel comes now
+            releasing.set()
+            await go_on.wait()
+        await MemoryProvider.delete(provider, path)
+
+    provider.delete = delete  # type: ignore[method-assign]
+    collecting = asyncio.ensure_future(store.gc())
+    await releasing.wait()
+    collecting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await collecting
+    go_on.set()
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert not await provider.exists(LEASE_KEY)
 
 
 class RacyProvider(MemoryProvider):

@@ -33,6 +33,7 @@ compare-and-swap.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import secrets
@@ -229,8 +230,11 @@ class _Collector:
 async def collect(heads: Heads, grace: float, concurrency: int) -> GCReport:
     """Run one gc over the store of ``heads`` (see the module docstring)."""
     lease = _Lease(heads.provider)
-    await lease.acquire()
     try:
+        await lease.acquire()
         return await _Collector(heads, grace, concurrency).run()
     finally:
-        await lease.release()
+        # Also after a cancellation: it may come once the lease has landed, before
+        # its reply (a cancelled gc must not leave the lease for hours). Shielded:
+        # a release that has started ends. It removes the lease only if it is ours.
+        await asyncio.shield(lease.release())
