@@ -243,18 +243,31 @@ async def test_write_failures_are_results(store: ArtifactStore) -> None:
         ("a", "x", "", None),
         ("a", "\ud800", "text/plain", None),
         ("a", "x", "text/plain", ["not", "a", "dict"]),
+        ("a", "x", "text/plain", {"lone": "\ud800"}),  # no reader could decode it
+        ("a", "x", "text/plain", _nested(5000)),  # deeper than JSON can go
+        ("a", "x", "text/plain; name=\u2603", None),  # no HTTP header can carry it
+        ("a", "x", "text/plain; a=\x0b", None),
     ]
     for name, content, content_type, metadata in cases:
         result = await store.store_artifact(name, content, content_type, metadata)  # type: ignore[arg-type]
         assert not result.success
         assert result.error
         assert result.metadata["code"] == INVALID_ARGUMENT
+    lone = await store.store_artifact("a", "x", commit_message="\ud800")
+    assert (lone.success, lone.metadata["code"]) == (False, INVALID_ARGUMENT)
     assert await store.get_artifact_versions("a") == []
     missing = await store.delete_artifact("nothing")
     assert not missing.success
     assert missing.metadata["code"] == "not_found"
     gone = await store.delete_artifact("nothing", "v1")
     assert gone.metadata["code"] == "not_found"
+
+
+def _nested(depth: int) -> dict[str, object]:
+    nested: dict[str, object] = {}
+    for _ in range(depth):
+        nested = {"k": nested}
+    return nested
 
 
 async def test_diff(store: ArtifactStore) -> None:

@@ -95,6 +95,7 @@ async def test_blob_set_aside_by_gc_is_read_from_the_trash(tmp_path: Path) -> No
         ("bytes=0-1,5-6", None),  # several: served whole
         ("items=0-1", None),
         ("bytes=-", None),
+        ("bytes=" + "9" * 5000 + "-", None),  # no size: ignored, not a 400
     ],
 )
 def test_parse_range(header: str | None, expected: ByteRange | None) -> None:
@@ -105,6 +106,12 @@ def test_parse_range(header: str | None, expected: ByteRange | None) -> None:
 def test_unsatisfiable_ranges(header: str) -> None:
     with pytest.raises(RangeNotSatisfiable):
         parse_range(header, 100)
+
+
+@pytest.mark.parametrize("header", ["bytes=-5", "bytes=0-", "bytes=0-0"])
+def test_no_range_of_an_empty_version_is_satisfiable(header: str) -> None:
+    with pytest.raises(RangeNotSatisfiable):
+        parse_range(header, 0)
 
 
 @pytest.mark.parametrize(

@@ -324,8 +324,12 @@ def prepare_content(
     """
     if not isinstance(content_type, str) or not content_type:
         raise ValueError("content_type must be a non-empty str")
+    if not (content_type.isascii() and content_type.isprintable()):
+        raise ValueError(f"content_type must be printable ASCII (a MIME type): {content_type!r}")
     if message is not None and not isinstance(message, str):
         raise TypeError(f"commit_message must be a str, not {type(message).__name__}")
+    if message is not None:
+        message.encode("utf-8")  # UnicodeEncodeError (a ValueError): a lone surrogate
     encoding: str | None = "utf-8"
     if isinstance(content, str):
         data = content.encode("utf-8")
@@ -341,8 +345,11 @@ def prepare_content(
         raise TypeError(f"metadata must be a dict, not {type(metadata).__name__}")
     if not metadata:  # nothing to clean: spare a JSON round trip on the hot path
         return data, encoding, {}
-    clean = json.loads(json.dumps(dict(metadata), allow_nan=False))
-    return data, encoding, clean
+    try:  # (UTF-8 bytes, not ASCII escapes: a lone surrogate fails here, not in a reader)
+        encoded = json.dumps(dict(metadata), allow_nan=False, ensure_ascii=False).encode("utf-8")
+    except RecursionError:
+        raise ValueError("metadata is nested too deeply to be stored") from None
+    return data, encoding, json.loads(encoded)
 
 
 def listing_entry(head: Head, latest: ArtifactVersion) -> dict[str, Any]:

@@ -50,7 +50,8 @@ __all__ = [
 #: The Content-Security-Policy of every download: nothing it holds may run.
 DOWNLOAD_CSP = "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; sandbox"
 _CHUNK = 1024 * 1024
-_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+#: (At most 18 digits: a longer number is no size, and Python refuses very long ones.)
+_RANGE = re.compile(r"bytes=(\d{0,18})-(\d{0,18})")
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +91,7 @@ def parse_range(header: str | None, size: int) -> ByteRange | None:
         return None
     if not first:  # the last N bytes
         count = int(last)
-        if count == 0:
+        if count == 0 or size == 0:  # (no byte of an empty version can be sent)
             raise RangeNotSatisfiable(size)
         return ByteRange(max(0, size - count), size, size)
     start = int(first)
@@ -168,7 +169,8 @@ def _media_type(content_type: str) -> str:
     """The type a download is served as: the stored one, if it is a plain MIME type."""
     base = content_type.split(";", 1)[0].strip().lower()
     if re.fullmatch(r"[a-z0-9!#$&^_.+-]+/[a-z0-9!#$&^_.+-]+", base):
-        return content_type if "\n" not in content_type and "\r" not in content_type else base
+        # its parameters too, if a header can carry them (printable ASCII only)
+        return content_type if content_type.isascii() and content_type.isprintable() else base
     return "application/octet-stream"
 
 
