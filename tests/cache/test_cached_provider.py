@@ -142,6 +142,12 @@ async def test_missing_and_invalid_keys(cached: CachedProvider) -> None:
         await cached.read_range("absent", 5, 2)
 
 
+@pytest.mark.parametrize("ttl", [-1, float("nan"), float("inf")])
+def test_a_ttl_no_cache_takes_is_refused_when_made(ttl: float) -> None:
+    with pytest.raises(ValueError, match="ttl"):
+        CachedProvider(MemoryProvider(), MemoryCache(), ttl=ttl)
+
+
 def test_entries_round_trip_through_plain_types() -> None:
     assert decode_entry(None) is None
     assert decode_entry({"v": 999}) is None

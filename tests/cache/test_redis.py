@@ -163,6 +163,12 @@ async def test_msgpack_keeps_the_documented_types(cache: RedisCache) -> None:
     with pytest.raises(TypeError, match="SignedPickleSerializer"):
         await cache.set("set", {1, 2})
     assert await cache.get("set", MISSING) is MISSING
+    keyed = {(1, (2, "x")): ["v"], "plain": {3: None}}
+    await cache.set("tuple keys", keyed)  # tuples as dict keys come back as tuples
+    assert await cache.get("tuple keys") == keyed
+    with pytest.raises(TypeError, match="not valid Unicode"):
+        await cache.set("lone", "\ud800")
+    assert cache.stats().rejected == 0
 
 
 async def test_signed_pickle_round_trips_any_picklable(pickled: RedisCache) -> None:

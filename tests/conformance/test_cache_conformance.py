@@ -153,9 +153,10 @@ async def test_ttl_zero_or_none_means_no_expiry(cache: Cache, ttl: float | None)
     assert await cache.get("also") == "kept"
 
 
-async def test_a_negative_ttl_is_refused(cache: Cache) -> None:
+@pytest.mark.parametrize("ttl", [-1, float("nan"), float("inf")])
+async def test_a_negative_or_not_finite_ttl_is_refused(cache: Cache, ttl: float) -> None:
     with pytest.raises(ValueError, match="ttl"):
-        await cache.set("k", "v", ttl=-1)
+        await cache.set("k", "v", ttl=ttl)
     assert await cache.get("k", MISSING) is MISSING
 
 

@@ -23,6 +23,7 @@ Keys are any ``str``: a cache key is not a storage path, so the key rules of
 from __future__ import annotations
 
 import enum
+import math
 from abc import abstractmethod
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -94,12 +95,14 @@ def ttl_seconds(ttl: float | None) -> float | None:
     """The expiry of ``ttl`` in seconds, or ``None`` for "never" (``0`` or ``None``).
 
     Raises:
-        ValueError: ``ttl`` is negative.
+        ValueError: ``ttl`` is negative, NaN or infinite (``None`` says "never").
     """
     if ttl is None or ttl == 0:
         return None
-    if ttl < 0:
-        raise ValueError(f"ttl must be >= 0 seconds (0 or None: no expiry), not {ttl!r}")
+    if not 0 < ttl < math.inf:  # (NaN fails every comparison)
+        raise ValueError(
+            f"ttl must be a finite number of seconds >= 0 (0 or None: no expiry), not {ttl!r}"
+        )
     return float(ttl)
 
 

@@ -134,13 +134,13 @@ class MemoryCache(Cache):
     async def set(self, key: str, value: Any, ttl: float | None = DEFAULT_TTL) -> None:
         if not ttl:
             deadline = 0.0
-        elif ttl > 0:
+        elif 0 < ttl < math.inf:
             deadline = self._clock() + ttl
             if deadline < self._unindexed:
                 self._unindexed = deadline
         else:
             deadline = 0.0
-            ttl_seconds(ttl)  # raises: a negative ttl
+            ttl_seconds(ttl)  # raises: a negative, NaN or infinite ttl
         if self._sizeof is not None:
             self._set_sized(key, value, deadline)
             return

@@ -5,8 +5,9 @@ is never read as another:
 
 - ``m`` — :class:`MsgpackSerializer`, the default and safe: ``str``, ``bytes``,
   ``int`` (any size), ``float``, ``bool``, ``None``, ``list`` and ``dict``
-  round-trip exactly; tuples come back as lists; other types raise
-  ``TypeError`` on ``dumps``. Reading a payload can never run code.
+  round-trip exactly; tuples come back as lists (as dict keys, as tuples);
+  other types, and a ``str`` that is not valid Unicode, raise ``TypeError``
+  on ``dumps``. Reading a payload can never run code.
 - ``p`` — :class:`SignedPickleSerializer`, only when asked for: any picklable
   value, each payload signed with HMAC-SHA256 under a secret key. The
   signature is checked with :func:`hmac.compare_digest` before ``pickle``
@@ -56,6 +57,15 @@ def _pack_default(value: Any) -> Any:
     )
 
 
+def _tuple_key(key: Any) -> Any:
+    return tuple(_tuple_key(item) for item in key) if isinstance(key, list) else key
+
+
+def _with_tuple_keys(pairs: list[tuple[Any, Any]]) -> dict[Any, Any]:
+    """A map whose keys were tuples (msgpack packs them as arrays) as a dict again."""
+    return {_tuple_key(key): value for key, value in pairs}
+
+
 def _unpack_ext(code: int, data: bytes) -> Any:
     if code == _BIG_INT:
         return int(data.decode("ascii"))
@@ -69,16 +79,25 @@ class MsgpackSerializer:
         return "MsgpackSerializer()"
 
     def dumps(self, value: Any) -> bytes:
-        packed: bytes = msgpack.packb(value, use_bin_type=True, default=_pack_default)
+        try:
+            packed: bytes = msgpack.packb(value, use_bin_type=True, default=_pack_default)
+        except UnicodeEncodeError as exc:
+            raise TypeError(f"cannot cache a str that is not valid Unicode: {exc}") from None
         return _MSGPACK + packed
 
     def loads(self, data: bytes) -> Any:
         if data[:1] != _MSGPACK:
             raise IntegrityError("cache entry is not in msgpack format; refused")
         try:
-            return msgpack.unpackb(
-                data[1:], raw=False, strict_map_key=False, ext_hook=_unpack_ext
-            )
+            try:
+                return msgpack.unpackb(
+                    data[1:], raw=False, strict_map_key=False, ext_hook=_unpack_ext
+                )
+            except TypeError:  # a tuple key came back as a list, which no dict takes
+                return msgpack.unpackb(
+                    data[1:], raw=False, strict_map_key=False, ext_hook=_unpack_ext,
+                    object_pairs_hook=_with_tuple_keys,
+                )  # fmt: skip
         except (ValueError, TypeError, msgpack.UnpackException) as exc:
             raise IntegrityError("cache entry is not valid msgpack; refused") from exc
 

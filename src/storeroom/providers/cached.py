@@ -33,7 +33,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Iterable, M
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
-from ..caches.base import MISSING
+from ..caches.base import MISSING, ttl_seconds
 from ..caches.flight import SingleFlight
 from ..interfaces import CacheBackend
 from .base import (
@@ -118,6 +118,7 @@ class CachedProvider(Provider):
     ) -> None:
         if max_object_size < 0:
             raise ValueError("max_object_size must be >= 0")
+        ttl_seconds(ttl)  # a ttl no cache takes is refused now, not at every read
         self.provider = provider
         self.cache = cache
         self.ttl = ttl
