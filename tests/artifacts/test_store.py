@@ -298,6 +298,20 @@ async def test_missing_things(store: ArtifactStore) -> None:
     assert await store.get_artifact("yes", "nosuchalias") is None
 
 
+async def test_arguments_of_the_wrong_type_get_typed_errors(store: ArtifactStore) -> None:
+    await store.store_artifact("yes", "1")
+    assert await store.exists(None) is False  # type: ignore[arg-type]
+    assert await store.get_info(None) is None  # type: ignore[arg-type]
+    with pytest.raises(InvalidPath):
+        await store.list_artifacts(None)  # type: ignore[arg-type]
+    with pytest.raises(InvalidPath):
+        await store.list_directory(None)  # type: ignore[arg-type]
+    for count in (1.5, "1", True):
+        with pytest.raises(TypeError, match="int count"):
+            await store.keep_last("yes", count)  # type: ignore[arg-type]
+    assert await store.get_artifact_versions("yes") == ["v1"]
+
+
 @pytest.mark.parametrize("kind", ["memory", "local"])
 async def test_same_megabyte_in_1000_versions_is_one_blob(
     request: pytest.FixtureRequest, kind: str, tmp_path: Path

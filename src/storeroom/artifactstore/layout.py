@@ -134,6 +134,8 @@ def name_prefix(tree: str, prefix: str) -> tuple[str, str]:
     ``"reports/q"`` lists ``<tree>/reports/`` and keeps names starting with
     ``"reports/q"``; ``""`` lists the whole tree.
     """
+    if not isinstance(prefix, str):
+        raise InvalidPath(f"a name prefix is a str, not {type(prefix).__name__}")
     folder = paths.parent(prefix)
     if folder:
         paths.validate_prefix(folder)

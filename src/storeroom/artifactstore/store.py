@@ -70,6 +70,8 @@ INVALID_ARGUMENT = "invalid_argument"
 
 def _folder(path: str) -> str:
     """A folder argument as a name prefix: ``"."``, ``"./"`` and ``""`` are the top."""
+    if not isinstance(path, str):
+        raise InvalidPath(f"a path is a str, not {type(path).__name__}")
     while path.startswith("./"):
         path = path[2:]
     return "" if path in ("", ".") else path.rstrip("/")
@@ -524,10 +526,10 @@ class ArtifactStore(ArtifactStorage, AsyncResource):
         ``metadata`` holds the artifact's ``list_artifacts`` entry. ``None`` if
         there is neither (an invalid name included).
         """
-        folder = _folder(path)
-        if not folder:
-            return folder_info("")
         try:
+            folder = _folder(path)
+            if not folder:
+                return folder_info("")
             head, _ = await self._heads.read(validate_name(folder))
         except InvalidPath:
             return None
@@ -655,8 +657,11 @@ class ArtifactStore(ArtifactStorage, AsyncResource):
 
         Raises:
             ValueError: ``count`` < 1 (use ``delete_artifact`` to delete everything).
+            TypeError: ``count`` is not an int.
             NotFound: no such artifact.
         """
+        if isinstance(count, bool) or not isinstance(count, int):
+            raise TypeError(f"keep_last needs an int count, not {type(count).__name__}")
         if count < 1:
             raise ValueError("keep_last needs count >= 1")
 
