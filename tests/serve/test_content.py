@@ -16,6 +16,7 @@ from storeroom.providers.local.provider import LocalProvider
 from storeroom.serve.content import (
     ByteRange,
     RangeNotSatisfiable,
+    _media_type,
     content_disposition,
     parse_range,
 )
@@ -112,6 +113,20 @@ def test_unsatisfiable_ranges(header: str) -> None:
 def test_no_range_of_an_empty_version_is_satisfiable(header: str) -> None:
     with pytest.raises(RangeNotSatisfiable):
         parse_range(header, 0)
+
+
+@pytest.mark.parametrize(
+    ("stored", "served"),
+    [
+        ("text/markdown; charset=utf-8", "text/markdown; charset=utf-8"),
+        ("text/plain; name=\u2603", "text/plain"),  # (stored by an older storeroom)
+        ("text/plain; a=\x0b", "text/plain"),
+        ("text/plain\r\nX-Injected: 1", "application/octet-stream"),
+        ("not a type", "application/octet-stream"),
+    ],
+)
+def test_a_download_is_served_with_a_type_a_header_can_carry(stored: str, served: str) -> None:
+    assert _media_type(stored) == served
 
 
 @pytest.mark.parametrize(
