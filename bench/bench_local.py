@@ -242,17 +242,21 @@ async def main(count: int, repeat: int, where: str | None) -> None:
         cases: list[Case] = []
         for concurrency in (1, 64):
             at = f"x{count} @{concurrency}"
+            writers: dict[str, Callable[[], Awaitable[object]]] = {
+                "sync python": _sync(c.sync_write),
+                "sync, storeroom's calls": _sync(c.sync_write_guarded),
+                "aiofiles": _each(c.names, c.aiofiles_write, concurrency),
+                "obstore LocalStore": _each(c.names, c.obstore_write, concurrency),
+                "storeroom": _each(c.names, c.storeroom_write, concurrency),
+            }
             write = Case(
                 f"write 4 KiB {at}",
                 count,
-                {
-                    "sync python": _sync(c.sync_write),
-                    "sync, storeroom's calls": _sync(c.sync_write_guarded),
-                    "aiofiles": _each(c.names, c.aiofiles_write, concurrency),
-                    "obstore LocalStore": _each(c.names, c.obstore_write, concurrency),
-                    "storeroom": _each(c.names, c.storeroom_write, concurrency),
-                },
+                writers,
                 baseline="sync python",
+                # Each writer starts with nothing of the others' left to write back
+                # (on a disk, the writeback of one run slows whichever runs next).
+                setup={name: _sync(os.sync) for name in writers},
             )
             read = Case(
                 f"read 4 KiB {at}",
