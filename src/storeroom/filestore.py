@@ -46,11 +46,15 @@ def _folder(path: str) -> str:
     return "" if path in ("", ".", "./") else _key(path)
 
 
-def failure(exc: StorageError, path: str) -> StorageResult:
-    """The ``StorageResult`` of a write that failed with ``exc``."""
-    return StorageResult(
-        success=False, path=path, error=str(exc), metadata={"code": exc.code}
-    )
+#: The code of a failed write whose arguments could not be stored (not bytes, ...).
+INVALID_ARGUMENT = "invalid_argument"
+
+
+def failure(exc: StorageError | ValueError | TypeError, path: object) -> StorageResult:
+    """The ``StorageResult`` of a write that failed with ``exc`` (a ``ValueError`` or
+    ``TypeError``: an argument that cannot be stored, code ``invalid_argument``)."""
+    code = exc.code if isinstance(exc, StorageError) else INVALID_ARGUMENT
+    return StorageResult(success=False, path=str(path), error=str(exc), metadata={"code": code})
 
 
 def file_info(meta: ObjectMeta) -> FileInfo:
@@ -114,7 +118,7 @@ class FileStore(FileStorage, AsyncResource):
         """Run a write; any failure becomes a ``StorageResult`` with its code."""
         try:
             meta = await action(_key(path))
-        except StorageError as exc:
+        except (StorageError, TypeError) as exc:  # TypeError: content that is not bytes
             return failure(exc, path)
         return StorageResult(
             success=True, path=meta.path, size=meta.size, metadata={"etag": meta.etag}
@@ -129,6 +133,8 @@ class FileStore(FileStorage, AsyncResource):
     ) -> StorageResult:
         """Encode ``content`` and run a write with the bytes; text that cannot be encoded
         is a failure with code ``encoding_error``."""
+        if not isinstance(content, str):
+            return failure(TypeError(f"content must be a str, not {type(content).__name__}"), path)
         try:
             data = content.encode(encoding)
         except (UnicodeEncodeError, LookupError) as exc:

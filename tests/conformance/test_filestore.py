@@ -43,6 +43,11 @@ async def test_failed_writes_are_results_with_a_code_and_lose_nothing(store: Fil
     assert (unencodable.success, unencodable.metadata["code"]) == (False, "encoding_error")
     not_json = await store.write_json("keep.txt", {"x": object()})
     assert (not_json.success, not_json.metadata["code"]) == (False, "encoding_error")
+    for wrong in (
+        await store.write_bytes("keep.txt", "/etc/hostname"),  # type: ignore[arg-type]
+        await store.write_text("keep.txt", b"bytes"),  # type: ignore[arg-type]
+    ):
+        assert (wrong.success, wrong.metadata["code"]) == (False, "invalid_argument")
     assert await store.read_text("keep.txt") == "old"
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
@@ -167,6 +168,19 @@ async def test_a_folder_is_not_an_object(provider: Provider) -> None:
         # Deleting a key that names a folder deletes no object: it is a missing key.
         await provider.delete(folder)
     assert await provider.read("dir/inner.txt") == b"inner"
+
+
+async def test_only_bytes_are_stored(provider: Provider, tmp_path: Path) -> None:
+    """A ``str`` is never read as a file name (obstore would upload that file)."""
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not to be uploaded")
+    await provider.put("k", b"kept")
+    for data in (str(secret), secret, "plain text", 42, None):
+        with pytest.raises(TypeError, match="bytes"):
+            await provider.put("k", data)  # type: ignore[arg-type]
+    assert await provider.read("k") == b"kept"
+    await provider.put("k", bytearray(b"a") + memoryview(b"b"))  # type: ignore[arg-type]
+    assert await provider.read("k") == b"ab"
 
 
 async def test_binary_content_is_kept_exactly(provider: Provider) -> None:

@@ -72,6 +72,16 @@ async def test_if_match_on_a_missing_key_writes_nothing(provider: Provider) -> N
     assert await provider.list() == []
 
 
+async def test_an_empty_etag_matches_nothing(provider: Provider) -> None:
+    """(S3 and Azure take an empty condition as none: it must not get that far.)"""
+    await provider.put("m", b"1")
+    for key in ("m", "missing"):
+        with pytest.raises(PreconditionFailed):
+            await provider.put(key, b"2", mode=IfMatch(""))
+    assert await provider.read("m") == b"1"
+    assert not await provider.exists("missing")
+
+
 async def test_etag_of_get_is_usable_for_if_match(provider: Provider) -> None:
     require(provider, "compare_and_swap")
     await provider.put("g", b"a")

@@ -35,7 +35,7 @@ from ..errors import (
     NotSupported,
     StorageError,
 )
-from ..filestore import folder_info
+from ..filestore import INVALID_ARGUMENT, failure, folder_info
 from ..interfaces import ArtifactStorage, FileInfo, StorageResult
 from ..providers.base import DEFAULT_CHUNK_SIZE, Provider, check_range
 from ..resource import AsyncResource
@@ -65,7 +65,6 @@ __all__ = ["INVALID_ARGUMENT", "ArtifactStore"]
 
 #: ``StorageResult.metadata["code"]`` of a write refused for its arguments
 #: (content neither str nor bytes, metadata that is not JSON, ...).
-INVALID_ARGUMENT = "invalid_argument"
 
 
 def _folder(path: str) -> str:
@@ -86,13 +85,6 @@ def _file_info(entry: dict[str, Any]) -> FileInfo:
         modified_at=datetime.fromisoformat(entry["updated_at"]),
         content_type=str(entry["content_type"]),
         metadata=entry,
-    )
-
-
-def _failure(exc: StorageError | ValueError | TypeError, name: object) -> StorageResult:
-    code = exc.code if isinstance(exc, StorageError) else INVALID_ARGUMENT
-    return StorageResult(
-        success=False, path=str(name), error=str(exc), metadata={"code": code}
     )
 
 
@@ -212,14 +204,14 @@ class ArtifactStore(ArtifactStorage, AsyncResource):
         try:
             data, encoding, clean = prepare_content(content, content_type, metadata, commit_message)
         except (TypeError, ValueError) as exc:
-            return _failure(exc, name)
+            return failure(exc, name)
         try:
             resolved = await self._resolve_inputs(inputs)
             version, deduplicated = await self._store(
                 name, data, encoding, content_type, clean, commit_message, resolved
             )
         except (StorageError, TypeError) as exc:  # TypeError: a malformed input reference
-            return _failure(exc, name)
+            return failure(exc, name)
         await self._tell(version)
         return StorageResult(
             success=True,
@@ -649,7 +641,7 @@ class ArtifactStore(ArtifactStorage, AsyncResource):
         try:
             deleted = await self._delete(name, select)
         except StorageError as exc:
-            return _failure(exc, name)
+            return failure(exc, name)
         return StorageResult(success=True, path=name, data={"deleted": deleted})
 
     async def keep_last(self, name: str, count: int) -> list[str]:

@@ -52,7 +52,7 @@ from datetime import datetime
 from typing import Any, Literal, Union
 
 from .. import paths
-from ..errors import AlreadyExists, NotFound, NotSupported
+from ..errors import AlreadyExists, NotFound, NotSupported, PreconditionFailed
 from ..interfaces import StorageProvider
 from ..resource import AsyncResource
 
@@ -216,9 +216,18 @@ def check_range(start: int, end: int | None) -> None:
         raise ValueError(f"invalid byte range [{start}, {end})")
 
 
-def _check_mode(mode: object) -> None:
-    if not (mode == "overwrite" or mode == "create" or isinstance(mode, IfMatch)):
+def _check_put(key: str, data: object, mode: object) -> None:
+    """The rules of every put: bytes (a ``str`` is never read as a file name, as
+    obstore would), a known mode, and an ``IfMatch`` that can match something."""
+    if type(data) is not bytes and not isinstance(data, (bytearray, memoryview)):
+        raise TypeError(f"put stores bytes, not {type(data).__name__}")
+    if mode == "overwrite" or mode == "create":
+        return
+    if not isinstance(mode, IfMatch):
         raise ValueError(f"unknown put mode {mode!r}")
+    if not mode.etag or not isinstance(mode.etag, str):
+        # No object has an empty etag; some servers take an empty condition as none.
+        raise PreconditionFailed(f"etag of {key!r} is not {mode.etag!r}", path=key)
 
 
 _log = logging.getLogger("storeroom")
@@ -372,9 +381,10 @@ class Provider(StorageProvider, AsyncResource):
             PreconditionFailed: ``mode=IfMatch(etag)`` and the etag moved or the key is gone.
             NotSupported: the backend cannot honour ``mode`` or ``metadata``.
             ValueError: ``mode`` is not a put mode.
+            TypeError: ``data`` is not bytes.
         """
         key = paths.validate_key(path)
-        _check_mode(mode)
+        _check_put(key, data, mode)
         self._check_metadata(key, metadata)
         return await self._put(key, data, mode, content_type, metadata)
 
