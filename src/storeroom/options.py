@@ -71,8 +71,12 @@ def mask(url: str) -> str:
     query, hash_, fragment = query.partition("#")
     parts = []
     for part in query.split("&") if question else ():
-        name, equals, _value = part.partition("=")
-        parts.append(f"{name}=***" if equals and _SECRET_WORDS.search(unquote(name)) else part)
+        name, equals, value = part.partition("=")
+        if equals and _SECRET_WORDS.search(unquote(name)):
+            part = f"{name}=***"
+        elif "://" in (inner := unquote(value)) and "@" in inner:  # endpoint=http://u:p@host
+            part = f"{name}={mask(inner)}"
+        parts.append(part)
     return f"{scheme}://{authority}{path}{question}{'&'.join(parts)}{hash_}{fragment}"
 
 

@@ -50,6 +50,7 @@ S3_SECRET = "SECRETxS3xKEYx7f3a9c0d"
 AZURE_KEY = "SECRETxAZxKEYx" + "A" * 74  # valid base64, as Azure keys are
 REDIS_PASSWORD = "SECRETxREDISxPWx51c"
 GCS_TOKEN = "SECRETxGCSxTOKENx9e2"
+ENDPOINT_PASSWORD = "SECRETxENDPOINTxPWx4b1"
 #: The installed ``storeroom`` command, beside this interpreter.
 CLI = str(Path(sys.executable).with_name("storeroom"))
 FAST = {
@@ -98,6 +99,12 @@ def stores(
             allow_http="true",
             bearer_token=GCS_TOKEN,
             **FAST,
+        ),
+        "s3-endpoint-password": with_options(  # credentials inside an option's URL
+            s3,
+            endpoint=closed_endpoint(s3_server, dead_redis_url).replace(
+                "http://", f"http://user:{ENDPOINT_PASSWORD}@"
+            ),
         ),
     }
 
@@ -277,6 +284,8 @@ def cli_sessions(
             [*store, "cp", str(local), f"{url}&bogus=1"],
             [*store, "artifacts", "put", "report", str(local)],
             [*store, "artifacts", "list"],
+            [*store, "cp", str(local), str(local), url],  # a usage error quotes the URL
+            ["--json", *store, "ls", "a", url],
         ]
         working = [
             [*store, "ls", "-l"],

@@ -211,8 +211,8 @@ def _fail(found: State, message: str, code: int, kind: str = "error") -> None:
     """
     text = found.redact(message)
     if found.debug:
-        if sys.exc_info()[0] is not None:
-            traceback.print_exc()
+        if sys.exc_info()[0] is not None:  # (scrubbed too: a usage error quotes arguments)
+            click.echo(found.redact(traceback.format_exc()).rstrip("\n"), err=True)
     elif "\n" in text:  # a backend's reply may span lines: the first says what happened
         text = text.split("\n", 1)[0].rstrip() + " [...]"
     text = _CONTROL.sub(lambda found: repr(found.group())[1:-1], safe_text(text))  # one line
@@ -233,6 +233,9 @@ def main(argv: list[str] | None = None) -> None:
     found = State(debug=os.environ.get("STOREROOM_DEBUG", "") not in ("", "0", "false"))
     given = sys.argv[1:] if argv is None else argv
     found.argv = list(given)
+    # Every URL on the command line, known before parsing: a usage error quotes them too.
+    for arg in (*given, os.environ.get("STOREROOM_URL")):
+        found.redact.add(arg.partition("=")[2] if arg and arg.startswith("-") else arg)
     before_dashes = given[: given.index("--")] if "--" in given else given
     found.as_json = "--json" in before_dashes  # errors of parsing itself, too
     try:

@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import IO, TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote_plus, urlsplit
 
 from ..options import mask
 
@@ -100,9 +100,13 @@ class Redactor:
             if parts.password:
                 self._secrets.add(parts.password)
             masked = dict(parse_qsl(urlsplit(mask(url)).query, keep_blank_values=True))
-            for name, value in parse_qsl(parts.query, keep_blank_values=True):
-                if masked.get(name) == "***" and len(value) >= 3:
-                    self._secrets.add(value)
+            for pair in parts.query.split("&"):
+                name, _, as_typed = pair.partition("=")
+                value = unquote_plus(as_typed)
+                if masked.get(unquote_plus(name)) == "***" and len(value) >= 3:
+                    self._secrets.update((value, as_typed))  # decoded, and as typed (%3D...)
+                elif "://" in value:
+                    self.add(value)  # a URL as an option (endpoint=http://user:pass@host)
         except ValueError:
             return
 
