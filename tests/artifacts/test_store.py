@@ -247,14 +247,18 @@ async def test_write_failures_are_results(store: ArtifactStore) -> None:
         ("a", "x", "text/plain", _nested(5000)),  # deeper than JSON can go
         ("a", "x", "text/plain; name=\u2603", None),  # no HTTP header can carry it
         ("a", "x", "text/plain; a=\x0b", None),
+        ("a", "x", "text/plain", {"k": ["a\x00b"]}),  # no index's text column holds it
     ]
     for name, content, content_type, metadata in cases:
         result = await store.store_artifact(name, content, content_type, metadata)  # type: ignore[arg-type]
         assert not result.success
         assert result.error
         assert result.metadata["code"] == INVALID_ARGUMENT
-    lone = await store.store_artifact("a", "x", commit_message="\ud800")
-    assert (lone.success, lone.metadata["code"]) == (False, INVALID_ARGUMENT)
+    for message in ("\ud800", "a\x00b"):
+        refused = await store.store_artifact("a", "x", commit_message=message)
+        assert (refused.success, refused.metadata["code"]) == (False, INVALID_ARGUMENT)
+    kept = await store.store_artifact("b", "x", metadata={"k": "a\\u0000b"})  # (only text)
+    assert kept.success
     assert await store.get_artifact_versions("a") == []
     missing = await store.delete_artifact("nothing")
     assert not missing.success

@@ -116,3 +116,12 @@ async def test_bad_tokens_limits_and_filters_are_typed_errors() -> None:
             await store.find("", limit=limit)
     with pytest.raises(FilterError, match="a filter is a str"):
         await store.find(5)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "text", ["name = '\x00'", "name like 'al%\x00zzz'", "metadata.k = 'a\x00'"]
+)
+def test_a_nul_in_a_filter_is_refused(text: str) -> None:
+    """No stored text holds one, and SQLite's GLOB stops at it (it matched too much)."""
+    with pytest.raises(FilterError, match="NUL"):
+        parse(text)

@@ -330,6 +330,8 @@ def prepare_content(
         raise TypeError(f"commit_message must be a str, not {type(message).__name__}")
     if message is not None:
         message.encode("utf-8")  # UnicodeEncodeError (a ValueError): a lone surrogate
+        if "\x00" in message:
+            raise ValueError("commit_message cannot hold a NUL character")
     encoding: str | None = "utf-8"
     if isinstance(content, str):
         data = content.encode("utf-8")
@@ -349,7 +351,21 @@ def prepare_content(
         encoded = json.dumps(dict(metadata), allow_nan=False, ensure_ascii=False).encode("utf-8")
     except RecursionError:
         raise ValueError("metadata is nested too deeply to be stored") from None
-    return data, encoding, json.loads(encoded)
+    clean = json.loads(encoded)
+    if b"u0000" in encoded and _holds_nul(clean):  # (the index's text columns refuse it)
+        raise ValueError("metadata cannot hold a NUL character")
+    return data, encoding, clean
+
+
+def _holds_nul(value: Any) -> bool:
+    """Whether a JSON value has a NUL character in any string, key or value."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(item) for item in value)
+    return False
 
 
 def listing_entry(head: Head, latest: ArtifactVersion) -> dict[str, Any]:

@@ -440,6 +440,8 @@ def parse(text: str) -> Node | None:
     """
     if not isinstance(text, str):
         raise FilterError(f"a filter is a str, not {type(text).__name__}")
+    if "\x00" in text:  # no name or value holds one; SQLite and PostgreSQL cut or refuse it
+        raise FilterError("a filter cannot hold a NUL character")
     return _parse(text)
 
 
