@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from storeroom.cli.transfer import resume_command
 from tests.cli.conftest import write_tree
 from tests.cli.inproc import invoke
 from tests.services.cloud import CloudServer
@@ -75,6 +76,37 @@ def test_names_other_tools_wrote_are_read_as_ls_shows_them(tmp_path: Path) -> No
         invoke([*args, "rm", name], cwd=tmp_path).ok()
     line = invoke([*args, "put", "got", "new."], cwd=tmp_path).failed(1)
     assert "new." in line  # a new name still follows the rules for new keys
+
+
+def test_a_folder_is_never_copied_into_itself(tmp_path: Path) -> None:
+    write_tree(tmp_path / "d", {f"f{n}.txt": b"x" for n in range(3)})
+    (tmp_path / "d" / "sub").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "d")
+    store = str(tmp_path / "s")
+    for args in (
+        ["cp", "-r", "d", "d/sub/copy"],
+        ["cp", "-r", "d", "d"],
+        ["cp", "-r", "d", "link/sub"],  # (the same folder, through a link)
+    ):
+        assert "into itself" in invoke(args, cwd=tmp_path).failed(2)
+    invoke(["--store", store, "put", "-r", "d", "top"], cwd=tmp_path).ok()
+    url = f"file://{store}"  # a store, not local files: the same rule
+    line = invoke(["cp", "-r", f"{url}/top", f"{url}/top/in"], cwd=tmp_path)
+    assert "into itself" in line.failed(2)
+    assert sorted(p.name for p in (tmp_path / "d").iterdir()) == [
+        "f0.txt", "f1.txt", "f2.txt", "sub"
+    ]  # fmt: skip
+    invoke(["cp", "-r", "d", "d2"], cwd=tmp_path).ok()  # beside it is fine
+
+
+def test_the_resume_command_runs_with_options_before_the_command() -> None:
+    assert resume_command(["--store", "S", "put", "-r", "src", "dst"]) == (
+        "storeroom --store S put -r src dst --skip-existing"
+    )
+    assert resume_command(["cp", "-r", "--", "-odd", "dst"]) == (
+        "storeroom cp -r --skip-existing -- -odd dst"
+    )
+    assert resume_command(["cp", "--skip-existing", "a", "b"]) == "storeroom cp --skip-existing a b"
 
 
 def test_errors_under_json_are_json_on_stderr(tmp_path: Path) -> None:

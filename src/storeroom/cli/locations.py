@@ -61,6 +61,20 @@ class Location:
         """The last segment of the key (``""`` for the base itself)."""
         return posixpath.basename(self.key)
 
+    def within(self, other: Location) -> bool:
+        """Whether this location is ``other`` or inside it (through links too, locally)."""
+        if self.local != other.local:
+            return False
+        mine, theirs = self._where(), other._where()
+        return mine == theirs or mine.startswith(theirs.rstrip("/") + "/")
+
+    def _where(self) -> str:
+        """A comparable full path: the real local path, or the URL (no options) and key."""
+        if self.local:
+            return os.path.realpath(os.path.join(self.base, self.key))
+        parts = urlsplit(self.base)
+        return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}/{self.key}".rstrip("/")
+
     def child(self, name: str) -> Location:
         """The location of ``name`` inside this one, as a folder."""
         key = f"{self.key}/{name}" if self.key else name

@@ -404,6 +404,8 @@ async def _jobs(
     import click
 
     folder_error = click.UsageError(f"{src.label!r} is a folder: add --recursive to copy it")
+    if recursive and dst.within(src):  # the copy would list what it writes, without end
+        raise click.UsageError(f"cannot copy {src.label!r} into itself ({dst.label!r})")
     if recursive:
         tree = tree_jobs(src_side, src.key, dst.key, dst_side)
         first = await anext(tree, None)
@@ -463,8 +465,8 @@ async def transfer(
 def resume_command(argv: Sequence[str]) -> str:
     """The command line that resumes an interrupted copy: the same, with --skip-existing."""
     words = list(argv)
-    if "--skip-existing" not in words:
-        words.insert(1 if words else 0, "--skip-existing")
+    if "--skip-existing" not in words:  # last (options may follow arguments), before a "--"
+        words.insert(words.index("--") if "--" in words else len(words), "--skip-existing")
     return shlex.join(["storeroom", *words])
 
 
