@@ -38,6 +38,55 @@ async def test_results_are_cached_per_arguments(cache: Cache) -> None:
     assert len(calls) == 4
 
 
+async def test_one_call_is_one_key_however_its_arguments_are_written(cache: Cache) -> None:
+    runs = 0
+
+    @cached(cache, ttl=60)
+    async def area(width: int, height: int = 2) -> int:
+        nonlocal runs
+        runs += 1
+        return width * height
+
+    keys = {area.key_for(3), area.key_for(width=3), area.key_for(3, 2), area.key_for(3, height=2)}
+    assert len(keys) == 1
+    assert [await area(3), await area(width=3), await area(3, height=2)] == [6, 6, 6]
+    assert runs == 1
+
+
+async def test_functions_a_factory_makes_never_share_results(cache: Cache) -> None:
+    def make(factor: int) -> CachedFunction[[int], int]:
+        @cached(cache, ttl=60)
+        async def scaled(n: int) -> int:
+            return n * factor
+
+        return scaled
+
+    double, triple = make(2), make(3)
+    assert (await double(5), await triple(5)) == (10, 15)
+    assert double.key_for(5) != triple.key_for(5)
+
+
+async def test_a_cached_method_binds_its_object_for_keys_and_invalidation(cache: Cache) -> None:
+    class Repo:
+        def __init__(self) -> None:
+            self.reads = 0
+
+        def __repr__(self) -> str:
+            return "Repo()"
+
+        @cached(cache, ttl=60)
+        async def count(self, name: str) -> int:
+            self.reads += 1
+            return self.reads
+
+    repo = Repo()
+    assert await repo.count("a") == 1
+    assert await repo.count("a") == 1
+    assert repo.count.key_for("a") == Repo.count.key_for(repo, "a")
+    await repo.count.invalidate("a")
+    assert await repo.count("a") == 2
+
+
 async def test_none_is_cached_and_exceptions_are_not(cache: Cache) -> None:
     calls = 0
 

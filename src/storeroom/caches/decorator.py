@@ -27,8 +27,14 @@ entry's ``ttl`` by up to +-10 % so entries made together do not all expire
 together.
 
 The default key is ``module.qualname(args, kwargs)`` from ``repr`` of the
-arguments, replaced by its SHA-256 when longer than 200 characters; pass
-``key=`` when ``repr`` is not stable (objects that show their ``id``).
+arguments as the signature binds them (defaults filled in: ``f(1)``,
+``f(x=1)`` and ``f(1, y=2)`` with ``y=2`` the default are one call), replaced
+by its SHA-256 when longer than 200 characters; pass ``key=`` when ``repr`` is
+not stable (objects that show their ``id``). A function that captures
+variables (one made by a factory, ``make(2)`` and ``make(3)``) also gets a
+token of its own: its results are never another's, and not shared with other
+processes. A decorated method binds like a function: ``obj.method.invalidate(x)``
+drops ``obj.method(x)``.
 """
 
 from __future__ import annotations
@@ -36,8 +42,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
+import inspect
+import secrets
 import time
-import types
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
@@ -87,6 +94,9 @@ class CachedFunction(Generic[_P, _R]):
         self._refreshing: set[asyncio.Task[Any]] = set()
         self._key = key
         self._name = f"{func.__module__}.{func.__qualname__}"
+        if getattr(func, "__closure__", None):  # one factory's functions share a qualname
+            self._name += f"#{secrets.token_hex(4)}"
+        self._signature = _signature(func)
         self._flight: SingleFlight[str, _R] = SingleFlight()
         functools.update_wrapper(self, func)
 
@@ -94,13 +104,22 @@ class CachedFunction(Generic[_P, _R]):
         return f"<cached {self._name} in {self.cache!r}>"
 
     def __get__(self, instance: object, owner: type | None = None) -> Any:
-        """Bind like a function, so methods can be decorated too."""
-        return self if instance is None else types.MethodType(self, instance)
+        """Bind like a function, so methods can be decorated too (``key_for`` and
+        ``invalidate`` of ``obj.method`` bind ``obj`` as well)."""
+        return self if instance is None else _BoundCached(self, instance)
 
     def key_for(self, *args: _P.args, **kwargs: _P.kwargs) -> str:
         """The cache key of a call with these arguments."""
         if self._key is not None:
             return self._key(*args, **kwargs)
+        if self._signature is not None:
+            try:
+                bound = self._signature.bind(*args, **kwargs)
+            except TypeError:
+                pass  # the call itself says what is wrong
+            else:
+                bound.apply_defaults()
+                args, kwargs = bound.args, bound.kwargs  # type: ignore[assignment]
         plain = f"{self._name}({args!r}, {sorted(kwargs.items())!r})"
         if len(plain) <= _MAX_PLAIN_KEY:
             return plain
@@ -172,6 +191,35 @@ class CachedFunction(Generic[_P, _R]):
         key = self.key_for(*args, **kwargs)
         self._flight.forget(key)  # a run in flight must not cache what it computed
         await self.cache.delete(key)
+
+
+def _signature(func: Callable[..., Any]) -> inspect.Signature | None:
+    try:
+        return inspect.signature(func)
+    except (TypeError, ValueError):  # (a builtin without one)
+        return None
+
+
+class _BoundCached:
+    """A cached method of one object: calls, keys and invalidations bind it."""
+
+    __slots__ = ("__func__", "__self__")
+
+    def __init__(self, function: CachedFunction[..., Any], instance: object) -> None:
+        self.__func__ = function
+        self.__self__ = instance
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Awaitable[Any]:
+        return self.__func__(self.__self__, *args, **kwargs)
+
+    def key_for(self, *args: Any, **kwargs: Any) -> str:
+        return self.__func__.key_for(self.__self__, *args, **kwargs)
+
+    async def invalidate(self, *args: Any, **kwargs: Any) -> None:
+        await self.__func__.invalidate(self.__self__, *args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:  # cache, ttl, __wrapped__, ...
+        return getattr(self.__func__, name)
 
 
 def cached(
