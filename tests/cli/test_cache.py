@@ -47,6 +47,11 @@ def test_cache_commands_on_redis(
             "cache", "set", "k", "{oops", "--json-value", "--cache", url
         ).failed(2)
         assert "unknown cache scheme" in storeroom("cache", "stats", "--cache", "ftp://x").failed(2)
+        for ttl in ("nan", "inf", "-1"):
+            refused = storeroom("cache", "set", "k", "v", "--ttl", ttl, "--cache", url)
+            assert "--ttl" in refused.failed(2)
+        closed = "redis://127.0.0.1:1/0"  # nothing listens: stats must say so, not print zeros
+        assert "unavailable" in storeroom("cache", "stats", "--cache", closed).failed(1)
     finally:
         client.delete(f"{other}:keep")
         client.close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import sys
 from collections.abc import Awaitable, Callable, Sized
 from dataclasses import asdict
@@ -25,6 +26,13 @@ if TYPE_CHECKING:
 __all__ = ["COMMANDS"]
 
 _T = TypeVar("_T")
+
+
+def _finite(ctx: click.Context, param: click.Parameter, value: float) -> float:
+    """A ttl is a finite number of seconds (``FloatRange`` lets nan and inf through)."""
+    if not math.isfinite(value):
+        raise click.BadParameter(f"{value} is not a number of seconds", ctx, param)
+    return value
 
 cache_option = click.option(
     "--cache",
@@ -96,7 +104,7 @@ def get(key: str, cache_url: str) -> None:
 @click.argument("key")
 @click.argument("value")
 @click.option(
-    "--ttl", type=click.FloatRange(min=0), default=300, show_default=True,
+    "--ttl", type=click.FloatRange(min=0), callback=_finite, default=300, show_default=True,
     help="Seconds to keep it (0: no expiry).",
 )  # fmt: skip
 @click.option("--json-value", is_flag=True, help="VALUE is JSON (a number, a list, ...).")
@@ -149,6 +157,10 @@ def clear(yes: bool, cache_url: str) -> None:
     out.result({"cleared": True}, lambda: out.line("Cache cleared."))
 
 
+#: A key read by ``cache stats`` to learn that the cache answers (never written).
+_PROBE = "storeroom:cache-stats:probe"
+
+
 async def _stats(found: CacheBackend) -> dict[str, Any]:
     """What the cache says about itself through its public surface only.
 
@@ -165,6 +177,7 @@ async def _stats(found: CacheBackend) -> dict[str, Any]:
         record["entries"] = len(found)
     if isinstance(found, Cache):
         record["this_process"] = asdict(found.stats())
+    await found.get(_PROBE)  # reaches the server: an unreachable cache fails here, not later
     return record
 
 
