@@ -30,6 +30,7 @@ errors, which are masked already.
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
@@ -174,6 +175,18 @@ def scheme_keeps_nothing(url: str) -> bool:
     return _scheme(url) == "none"
 
 
+def _missing_folder(url: str) -> str | None:
+    """The folder a local store's URL names, if there is none."""
+    if _scheme(url) != "file":
+        return None
+    try:
+        path, _ = split_options(url, {})
+    except ConfigurationError:
+        return None  # (the URL check says what is wrong)
+    path = path.removeprefix("file://") or "."
+    return None if os.path.isdir(path) else path
+
+
 def _quick(url: str, options: dict[str, Any]) -> dict[str, Any]:
     """``options`` plus doctor's quick transport settings where the URL sets none."""
     if _scheme(url) not in _CLOUDS:
@@ -188,6 +201,13 @@ def _quick(url: str, options: dict[str, Any]) -> dict[str, Any]:
 async def _check_store(report: Report, url: str, options: dict[str, Any]) -> None:
     from .providers.object.config import MissingCredentials
 
+    folder = _missing_folder(url)
+    if folder is not None:  # opening it would make it (and every folder above it)
+        report.add(
+            "folder", "warning", f"no folder at {folder!r} yet",
+            "storeroom makes it when the store is first used; if that is a typo, fix the path",
+        )  # fmt: skip
+        return
     try:
         built = provider(url, **_quick(url, options))
     except MissingCredentials as exc:

@@ -9,6 +9,7 @@ scratch key; the command prints text or JSON and exits 1 on a problem.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pytest
@@ -124,3 +125,14 @@ def test_a_cache(capsys: pytest.CaptureFixture[str]) -> None:
         main(["doctor", "--cache", "memory://"])
     assert exited.value.code in (0, None)
     assert "answers: set, get and delete" in capsys.readouterr().out
+
+
+async def test_a_local_store_that_is_not_there_is_not_made(tmp_path: Path) -> None:
+    missing = tmp_path / "typo" / "deep" / "store"
+    for url in (str(missing), f"file://{missing}"):
+        report = await diagnose(url)
+        assert _status(report) == {"folder": "warning"}
+        assert "typo" in _advice(report, "folder")
+    assert not (tmp_path / "typo").exists()
+    (tmp_path / "there").mkdir()
+    assert "folder" not in _status(await diagnose(str(tmp_path / "there")))
