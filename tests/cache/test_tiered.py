@@ -12,6 +12,7 @@ import asyncio
 import statistics
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 import redis.asyncio as redis_asyncio
@@ -70,6 +71,44 @@ async def test_another_clients_write_is_never_served_after_its_push(
         f"write to invalidation push seen: median "
         f"{statistics.median(delays) * 1e3:.3f} ms, p99 {delays[98] * 1e3:.3f} ms"
     )
+
+
+async def test_a_read_begun_before_tracking_was_live_is_not_kept_near(
+    request: pytest.FixtureRequest,
+) -> None:
+    """Its reply may predate a write Redis never told us of (it was not tracking yet)."""
+    namespace = redis_cache_namespace(request, "tiered-")
+    far = make_cache("redis", request, namespace=namespace)
+    other = make_cache("redis", request, namespace=namespace)
+    assert isinstance(far, RedisCache)
+    assert isinstance(other, RedisCache)
+    tiered = TieredCache(far)
+    handshake = tiered.tracker._open
+
+    async def slow_handshake(endpoint: Any) -> Any:  # the read is sent before it ends
+        await asyncio.sleep(0.2)
+        return await handshake(endpoint)
+
+    tiered.tracker._open = slow_handshake  # type: ignore[method-assign]
+    try:
+        await other.set("k", "old", ttl=60)
+        read = far.get_expiring
+
+        async def slow_reply(key: str, default: object = None) -> tuple[object, float | None]:
+            found = await read(key, default)  # Redis answered "old", then, before we see it:
+            await other.set("k", "new", ttl=60)  # another client writes (no push: untracked)
+            assert await tiered.tracker.wait_live(5)  # and tracking goes live
+            return found
+
+        far.get_expiring = slow_reply  # type: ignore[method-assign]
+        assert await tiered.get("k") == "old"  # (fine for the racing read itself)
+        far.get_expiring = read  # type: ignore[method-assign]
+        assert await tiered.get("k") == "new"
+        assert await tiered.get("k") == "new"
+    finally:
+        await other.clear()
+        await other.aclose()
+        await tiered.aclose()
 
 
 async def test_a_lost_tracking_connection_flushes_before_serving(

@@ -86,7 +86,8 @@ class TieredCache(Cache):
         self._flushes += 1
 
     async def get(self, key: str, default: Any = None) -> Any:
-        if self.tracker.live:
+        tracked = self.tracker.live  # a read begun untracked is never kept near
+        if tracked:
             found = await self.near.get(key, MISSING)
             if found is not MISSING:
                 self._hits += 1
@@ -106,7 +107,9 @@ class TieredCache(Cache):
             self._misses += 1
             return default
         self._hits += 1
-        if self.tracker.live and not reading[1] and flushes == self._flushes:
+        # Kept near only if tracking covered the whole read: live when it began (so
+        # Redis tracks the key), still live, no invalidation of it and no flush since.
+        if tracked and self.tracker.live and not reading[1] and flushes == self._flushes:
             ttls = [ttl for ttl in (left, self._near_ttl) if ttl]
             await self.near.set(key, value, min(ttls) if ttls else None)
         return value
