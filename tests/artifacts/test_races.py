@@ -9,10 +9,16 @@ removes (see ``hooks.py``).
 from __future__ import annotations
 
 import asyncio
+from typing import Any
+
+import pytest
 
 from storeroom.artifactstore import ArtifactStore
-from storeroom.artifactstore.layout import manifest_key
+from storeroom.artifactstore.layout import HEAD_FILE, manifest_key
 from storeroom.artifactstore.records import ArtifactVersion, dump_json, utcnow
+from storeroom.errors import OutcomeUnknown
+from storeroom.providers.base import ObjectMeta
+from storeroom.providers.memory import MemoryProvider
 
 from .conftest import payload
 from .hooks import HookedProvider
@@ -103,3 +109,36 @@ async def test_many_deletes_and_retentions_racing_never_fail_a_live_version() ->
     assert len(live) <= 5
     for version in live:
         assert await store.get_artifact("doc", version) == f"text {version[1:]}"
+
+
+class _LostAnswers(MemoryProvider):
+    """Writes to keys ending in ``suffix`` whose answer is lost; ``landing`` says, for
+    each, whether it lands first."""
+
+    def __init__(self, suffix: str, landing: list[bool]) -> None:
+        super().__init__("lost-answers")
+        self.suffix, self.landing = suffix, landing
+
+    async def put(self, path: str, data: bytes, **options: Any) -> ObjectMeta:
+        if path.endswith(self.suffix) and self.landing:
+            if self.landing.pop(0):
+                await super().put(path, data, **options)
+            raise OutcomeUnknown("the answer was lost", path=path)
+        return await super().put(path, data, **options)
+
+
+@pytest.mark.parametrize("landed", [True, False])
+@pytest.mark.parametrize("suffix", [HEAD_FILE, ".json"])  # the head; the manifest first
+async def test_a_write_whose_answer_was_lost_is_settled_by_reading_it(
+    suffix: str, landed: bool
+) -> None:
+    provider = _LostAnswers(suffix, [landed])
+    store = ArtifactStore(provider)
+    result = await store.store_artifact("a", "first")
+    assert result.success, result.error
+    assert result.data is not None
+    assert result.data["version"] == "v1"  # one version, no number skipped
+    assert await store.get_artifact("a") == "first"
+    assert await store.get_artifact_versions("a") == ["v1"]
+    assert (await store.store_artifact("a", "second")).success
+    assert await store.get_artifact_versions("a") == ["v1", "v2"]

@@ -31,7 +31,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
-from ..errors import AlreadyExists, NotFound, PreconditionFailed
+from ..errors import AlreadyExists, NotFound, OutcomeUnknown, PreconditionFailed
 from ..providers.base import IfMatch, Provider, PutMode
 from .layout import head_key, manifest_key, parse_version
 from .records import ArtifactVersion, Head
@@ -295,8 +295,13 @@ class Heads:
                 version,
                 head.aliases,
             )
-            if await self.put(updated, etag, manifest):
-                return True
+            try:
+                if await self.put(updated, etag, manifest):
+                    return True
+            except OutcomeUnknown:
+                # Its answer was lost: the head read next tells (it is at our
+                # version or past it if the write landed), so nothing is lost.
+                self._known.pop(version.name, None)
             await backoff.wait()
             head, etag = await self.read(version.name)
 

@@ -32,7 +32,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import AlreadyExists
+from ..errors import AlreadyExists, NotFound, OutcomeUnknown
+from ..providers.base import Provider
 from .heads import Contention, Heads
 from .layout import blob_key, manifest_key
 from .records import ArtifactVersion, Head, utcnow
@@ -137,7 +138,14 @@ async def claim_number(
         body = version.to_json()
         backoff.start()
         try:
-            await provider.put(manifest_key(name, number), body, mode="create")
+            try:
+                await provider.put(manifest_key(name, number), body, mode="create")
+            except OutcomeUnknown:  # the answer was lost: the manifest there tells
+                held = await _stored(provider, manifest_key(name, number))
+                if held is None:
+                    continue  # it did not land: the number is still free
+                if held != body:  # (a manifest names its creation to the microsecond)
+                    raise AlreadyExists("another writer's", path=name) from None
         except AlreadyExists:
             number += 1
             if not fresh:  # the remembered head was stale: read it, no wait
@@ -153,6 +161,14 @@ async def claim_number(
             return version
         head, etag = await withdraw(heads, version)
         number = max(head.allocated, head.floor) + 1
+
+
+async def _stored(provider: Provider, key: str) -> bytes | None:
+    """What ``key`` holds, ``None`` if nothing."""
+    try:
+        return await provider.read(key)
+    except NotFound:
+        return None
 
 
 async def withdraw(heads: Heads, version: ArtifactVersion) -> tuple[Head, str | None]:
