@@ -240,12 +240,7 @@ class LocalFiles:
             try:
                 # The last user of the fd closes it: never under a running thread.
                 with SharedFd(fd) as shared:
-                    if isinstance(chunks, AsyncIterable):
-                        async for chunk in chunks:
-                            await shared.run(len(chunk) <= INLINE_LIMIT, write_all, chunk)
-                    else:
-                        for chunk in chunks:
-                            await shared.run(len(chunk) <= INLINE_LIMIT, write_all, chunk)
+                    await _fill(shared, chunks, INLINE_LIMIT)
                     st = os.fstat(fd)
                 os.replace(temp, target)
             except BaseException:
@@ -265,20 +260,29 @@ class LocalFiles:
                 if exc.errno != errno.ENXIO:
                     raise
                 raise NotFound(f"{target!r} is a named pipe that nobody reads", path=key) from None
-            os.set_blocking(fd, True)
             with SharedFd(fd) as shared:
-                size = 0
-                if isinstance(chunks, AsyncIterable):
-                    async for chunk in chunks:
-                        await shared.run(False, write_all, chunk)
-                        size += len(chunk)
-                else:
-                    for chunk in chunks:
-                        await shared.run(False, write_all, chunk)
-                        size += len(chunk)
+                os.set_blocking(fd, True)
+                size = await _fill(shared, chunks, 0)  # in a thread: a device or pipe may block
                 st = os.fstat(fd)
         return dataclasses.replace(object_meta(key, st), size=size)
 
     async def aclose(self) -> None:
         """Nothing to release: every file is closed after each operation."""
+
+
+async def _fill(
+    shared: SharedFd, chunks: AsyncIterable[bytes] | Iterable[bytes], inline_limit: int
+) -> int:
+    """Write every chunk to ``shared``'s fd (inline up to ``inline_limit`` bytes, else
+    in a thread); how many bytes."""
+    size = 0
+    if isinstance(chunks, AsyncIterable):
+        async for chunk in chunks:
+            await shared.run(len(chunk) <= inline_limit, write_all, chunk)
+            size += len(chunk)
+    else:
+        for chunk in chunks:
+            await shared.run(len(chunk) <= inline_limit, write_all, chunk)
+            size += len(chunk)
+    return size
 
