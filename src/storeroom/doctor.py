@@ -179,12 +179,14 @@ def _missing_folder(url: str) -> str | None:
     """The folder a local store's URL names, if there is none."""
     if _scheme(url) != "file":
         return None
+    from .providers.local import LocalProvider
+
     try:
         path, _ = split_options(url, {})
     except ConfigurationError:
         return None  # (the URL check says what is wrong)
-    path = path.removeprefix("file://") or "."
-    return None if os.path.isdir(path) else path
+    folder = LocalProvider.folder_of(path)
+    return None if os.path.isdir(folder) else folder
 
 
 def _quick(url: str, options: dict[str, Any]) -> dict[str, Any]:

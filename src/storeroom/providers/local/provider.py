@@ -141,8 +141,13 @@ class LocalProvider(Provider):
         url, options = split_options(url, options)
         reject_unknown(options, frozenset({"durable"}), url)
         durable = option_bool("durable", options.get("durable", False))
-        root = url[len("file://") :] if url.startswith("file://") else url
-        return cls(root or ".", durable=durable)
+        return cls(cls.folder_of(url), durable=durable)
+
+    @staticmethod
+    def folder_of(url: str) -> str:
+        """The folder a plain path or ``file://`` URL names (its options split off
+        by :func:`~storeroom.options.split_options`)."""
+        return url.removeprefix("file://") or "."
 
     def __repr__(self) -> str:
         return f"LocalProvider({self.root!r}, durable={self.durable})"
