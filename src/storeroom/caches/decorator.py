@@ -97,6 +97,7 @@ class CachedFunction(Generic[_P, _R]):
         if getattr(func, "__closure__", None):  # one factory's functions share a qualname
             self._name += f"#{secrets.token_hex(4)}"
         self._signature = _signature(func)
+        self._defaults = _positional_defaults(self._signature)
         self._flight: SingleFlight[str, _R] = SingleFlight()
         functools.update_wrapper(self, func)
 
@@ -112,7 +113,14 @@ class CachedFunction(Generic[_P, _R]):
         """The cache key of a call with these arguments."""
         if self._key is not None:
             return self._key(*args, **kwargs)
-        if self._signature is not None:
+        defaults = self._defaults
+        if defaults is not None and not kwargs and len(args) <= len(defaults):
+            # Every parameter by position (the common call): fill in the defaults
+            # without binding, which would cost most of a cache hit.
+            rest = defaults[len(args) :]
+            if not any(default is _EMPTY for default in rest):
+                args = (*args, *rest)  # type: ignore[assignment]
+        elif self._signature is not None:
             try:
                 bound = self._signature.bind(*args, **kwargs)
             except TypeError:
@@ -198,6 +206,21 @@ def _signature(func: Callable[..., Any]) -> inspect.Signature | None:
         return inspect.signature(func)
     except (TypeError, ValueError):  # (a builtin without one)
         return None
+
+
+_EMPTY = inspect.Parameter.empty
+_BY_POSITION = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+
+
+def _positional_defaults(signature: inspect.Signature | None) -> tuple[Any, ...] | None:
+    """Each parameter's default (``_EMPTY`` if none) when every parameter can be
+    given by position, else None (then calls are bound to the signature)."""
+    if signature is None:
+        return None
+    parameters = signature.parameters.values()
+    if any(parameter.kind not in _BY_POSITION for parameter in parameters):
+        return None
+    return tuple(parameter.default for parameter in parameters)
 
 
 class _BoundCached:
