@@ -46,7 +46,8 @@ def _folder(path: str) -> str:
     return "" if path in ("", ".", "./") else _key(path)
 
 
-#: The code of a failed write whose arguments could not be stored (not bytes, ...).
+#: ``StorageResult.metadata["code"]`` of a write refused for its arguments (content
+#: that is not bytes or text, artifact metadata that is not JSON, ...).
 INVALID_ARGUMENT = "invalid_argument"
 
 

@@ -63,9 +63,6 @@ if TYPE_CHECKING:
 
 __all__ = ["INVALID_ARGUMENT", "ArtifactStore"]
 
-#: ``StorageResult.metadata["code"]`` of a write refused for its arguments
-#: (content neither str nor bytes, metadata that is not JSON, ...).
-
 
 def _folder(path: str) -> str:
     """A folder argument as a name prefix: ``"."``, ``"./"`` and ``""`` are the top."""

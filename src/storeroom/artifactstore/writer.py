@@ -136,14 +136,16 @@ async def claim_number(
     while True:
         version = numbered(number)
         body = version.to_json()
+        key = manifest_key(name, number)
         backoff.start()
         try:
             try:
-                await provider.put(manifest_key(name, number), body, mode="create")
+                await provider.put(key, body, mode="create")
             except OutcomeUnknown:  # the answer was lost: the manifest there tells
-                held = await _stored(provider, manifest_key(name, number))
-                if held is None:
-                    continue  # it did not land: the number is still free
+                held = await _stored(provider, key)
+                if held is None:  # it did not land: the number is still free
+                    await backoff.wait()
+                    continue
                 if held != body:  # (a manifest names its creation to the microsecond)
                     raise AlreadyExists("another writer's", path=name) from None
         except AlreadyExists:
